@@ -1,0 +1,14 @@
+"""Pure tensor functions in physical units: filters, gain computer, clipping curves.
+
+Arguments are keyword-only, in physical units, floats or ``(batch,)`` tensors.
+"""
+from __future__ import annotations
+
+from .levels import (
+    amplitude_to_db, db_to_amplitude, normalize_0dbfs, peak, peak_normalize, remove_dc, rms, rms_normalize,
+)
+
+__all__ = [
+    "amplitude_to_db", "db_to_amplitude", "normalize_0dbfs", "peak", "peak_normalize", "remove_dc", "rms",
+    "rms_normalize",
+]

@@ -1,0 +1,113 @@
+"""``beafx bench``: speed measured as ratios against baselines timed in the same run.
+
+Each module of this package registers one group of lines with :func:`register`. A group
+function takes ``quick`` (smaller sizes, for tests) and returns :class:`Line` objects.
+Never assert a speed in a test: run ``beafx bench`` and record the table.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+#: Group name -> module that registers it (imported lazily, in this order).
+GROUP_MODULES = {
+    "eq": "beafx.bench.eq",
+    "compressor": "beafx.bench.compressor",
+    "data": "beafx.bench.data",
+    "widgets": "beafx.bench.widgets",
+}
+
+_GROUPS: dict[str, Callable[[bool], list["Line"]]] = {}
+
+
+@dataclass
+class Line:
+    """One benchmark row. ``ratio`` is baseline time / this time (> 1: faster than the baseline)."""
+
+    group: str
+    name: str
+    seconds: Optional[float]
+    baseline: str = ""
+    ratio: Optional[float] = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def register(group: str):
+    """Decorator: register ``fn(quick: bool) -> list[Line]`` as the bench group ``group``."""
+
+    def deco(fn):
+        _GROUPS[group] = fn
+        return fn
+
+    return deco
+
+
+def timeit(fn: Callable[[], object], *, repeat: int = 3, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def groups() -> list[str]:
+    return list(GROUP_MODULES)
+
+
+def run(only: Optional[list[str]] = None, *, quick: bool = False) -> list[Line]:
+    """Run the selected groups (all by default) and return their lines."""
+    selected = only or list(GROUP_MODULES)
+    unknown = [g for g in selected if g not in GROUP_MODULES]
+    if unknown:
+        raise ValueError(f"unknown bench group(s) {unknown}; groups: {', '.join(GROUP_MODULES)}")
+    lines: list[Line] = []
+    for group in selected:
+        try:
+            importlib.import_module(GROUP_MODULES[group])
+        except ModuleNotFoundError as err:
+            if err.name == GROUP_MODULES[group]:
+                lines.append(Line(group, "(not implemented yet)", None, note=str(err)))
+                continue
+            raise
+        lines.extend(_GROUPS[group](quick))
+    return lines
+
+
+def machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def format_table(lines: list[Line]) -> str:
+    """Markdown table of the lines."""
+    rows = ["| group | line | seconds | vs baseline | note |", "|---|---|---:|---|---|"]
+    for ln in lines:
+        secs = "n/a" if ln.seconds is None else f"{ln.seconds:.4f}"
+        rel = "" if ln.ratio is None else f"{ln.ratio:.2f}x vs {ln.baseline}"
+        rows.append(f"| {ln.group} | {ln.name} | {secs} | {rel} | {ln.note} |")
+    return "\n".join(rows)
+
+
+def to_json(lines: list[Line]) -> str:
+    return json.dumps({"machine": machine(), "lines": [asdict(ln) for ln in lines]}, indent=2)

@@ -12,3 +12,9 @@ __all__ = [
     "amplitude_to_db", "db_to_amplitude", "normalize_0dbfs", "peak", "peak_normalize", "remove_dc", "rms",
     "rms_normalize",
 ]
+
+from .clip import (  # noqa: E402
+    chebyshev_clipper, cubic_clip, hard_clip, parametric_clipper, soft_clip_curve, taylor_clipper,
+)
+
+__all__ += ["chebyshev_clipper", "cubic_clip", "hard_clip", "parametric_clipper", "soft_clip_curve", "taylor_clipper"]

@@ -18,3 +18,13 @@ from .clip import (  # noqa: E402
 )
 
 __all__ += ["chebyshev_clipper", "cubic_clip", "hard_clip", "parametric_clipper", "soft_clip_curve", "taylor_clipper"]
+
+from .filters import (  # noqa: E402
+    biquad, biquad_response, cascade_response, fft_filter, fft_size, graphic_eq_quality, iir_filter, max_pole_radius,
+    rfft_omega,
+)
+
+__all__ += [
+    "biquad", "biquad_response", "cascade_response", "fft_filter", "fft_size", "graphic_eq_quality", "iir_filter",
+    "max_pole_radius", "rfft_omega",
+]

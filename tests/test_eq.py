@@ -550,3 +550,36 @@ def test_fft_filter_rejects_mismatched_coefficients():
         fft_filter(torch.randn(2, 1, 100), b, a, n_fft=50)
     with pytest.raises(ValueError, match="shape"):
         iir_filter(torch.randn(2, 1, 100), b[..., :2], a[..., :2])
+
+
+# --------------------------------------------------------------------------- devices and bench
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    q = q_vectors(15, total=6, seed=12).float()
+    x = torch.from_numpy(music_like(SR, seed=4, channels=2))[None].expand(6, 2, SR).float()
+    eq = ParametricEQ()
+    y_cpu = eq(x, q)
+    q_gpu = q.cuda().requires_grad_(True)
+    y_gpu = eq(x.cuda(), q_gpu)
+    y_gpu.square().mean().backward()
+    assert y_gpu.device.type == "cuda" and torch.isfinite(q_gpu.grad).all()
+    torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=0, atol=1e-5 * float(y_cpu.abs().max()))
+    torch.testing.assert_close(ParametricEQ(synthesis=True)(x.cuda(), q.cuda()).cpu(),
+                               ParametricEQ(synthesis=True)(x, q))
+
+
+def test_bench_eq_quick_runs_and_meets_the_error_target():
+    """The bench's own code path (small sizes); speed is never asserted."""
+    from beafx.bench import run
+
+    lines = {line.name: line for line in run(["eq"], quick=True)}
+    ours = [line for name, line in lines.items() if "beafx" in name]
+    assert len(ours) == 4 and any("authors" in name for name in lines)
+    for line in ours:
+        assert line.extra["max_rel_error"] <= 1e-3, line
+    timed = [line for line in lines.values() if line.seconds is not None]
+    assert all(line.seconds > 0 for line in timed)
+    assert all(line.ratio is not None and line.ratio > 0 for line in timed if line.baseline)

@@ -32,8 +32,11 @@ FFT size
     fall to ``tolerance * TAIL_MARGIN`` and rounds ``N + L`` up to a fast FFT length
     (``scipy.fft.next_fast_len``, 2-3-5-smooth). ``TAIL_MARGIN = 1e-2`` absorbs the slow mode's
     amplitude (up to the band's gain, ~5.6 for +15 dB) and the ratio ``max|x| / max|y|`` of a
-    cut. With the default ``tolerance = 1e-3`` the worst case found (tests: ~50 vectors incl.
-    every parameter at its extremes; ``beafx bench``: 1,000 random vectors) is about 1e-5.
+    cut. With the default ``tolerance = 1e-3`` the worst error found is 5.5e-6: a sustained
+    10 Hz tone through the slowest bands (tests); 2.7e-6 over the tests' 50 q vectors (every
+    parameter at 0 and 1) and 2.2e-6 over ``beafx bench``'s 1,000 random ones, float32 included.
+    For 10 s at 44.1 kHz this gives ``n_fft`` = 450,000 for typical settings and at most
+    ~486,000 for the slowest (a +15 dB low shelf at 30 Hz with Q 0.1), against the authors' 2^20.
 """
 from __future__ import annotations
 
@@ -191,6 +194,16 @@ def _evaluate(terms: Tensor, grid: _Grid, *, conjugate: bool = False) -> Tensor:
     return torch.complex(torch.addcmul(total, even, grid.two_sin2, value=-1), -imag if conjugate else imag)
 
 
+def _evaluate_no_grad(terms: Tensor, grid: _Grid, *, conjugate: bool = False) -> Tensor:
+    """:func:`_evaluate` writing real and imaginary parts straight into the complex result
+    (about twice as fast; ``out=`` has no autograd, so only for :class:`_CascadeOnGrid`)."""
+    total, even, odd = (terms[..., i, None] for i in range(3))
+    out = torch.empty(*terms.shape[:-1], grid.sin_w.shape[0], 2, dtype=terms.dtype, device=terms.device)
+    torch.addcmul(total, even, grid.two_sin2, value=-1, out=out[..., 0])
+    torch.mul(-odd if conjugate else odd, grid.sin_w, out=out[..., 1])
+    return torch.view_as_complex(out)
+
+
 def _response_from_terms(num_terms: Tensor, den_terms: Tensor, grid: _Grid) -> Tensor:
     """Product over the bands axis (-2) of ``N_k / D_k``, with plain autograd."""
     numerator = denominator = None
@@ -217,7 +230,8 @@ class _CascadeOnGrid(torch.autograd.Function):
         grid = _Grid(two_sin2, sin_w, basis)
         response = None
         for band in range(num_terms.shape[1]):
-            ratio = _evaluate(num_terms[:, band], grid).mul_(_evaluate(den_terms[:, band], grid).reciprocal_())
+            den = _evaluate_no_grad(den_terms[:, band], grid).reciprocal_()
+            ratio = _evaluate_no_grad(num_terms[:, band], grid).mul_(den)
             response = ratio if response is None else response.mul_(ratio)
         ctx.save_for_backward(num_terms, den_terms, two_sin2, sin_w, basis, response)
         return response
@@ -232,7 +246,7 @@ class _CascadeOnGrid(torch.autograd.Function):
         def term_grads(terms: Tensor, sign: float) -> Tensor:
             out = torch.empty_like(terms)
             for band in range(terms.shape[1]):
-                w = _evaluate(terms[:, band], grid, conjugate=True).reciprocal_().mul_(weighted)
+                w = _evaluate_no_grad(terms[:, band], grid, conjugate=True).reciprocal_().mul_(weighted)
                 out[:, band] = torch.view_as_real(w).reshape(w.shape[0], -1) @ basis
             return out.mul_(sign)
 

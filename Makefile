@@ -16,8 +16,12 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# With CI=true every Sphinx warning fails the book (a chapter that writes to stderr, a broken
+# {src} link, ...); --keep-going lists them all first. Same book either way.
+BOOK_FLAGS ?= $(if $(filter true 1 yes,$(CI)),-W --keep-going,)
+
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build book/
+	$(VENV)/bin/jupyter-book build book/ $(BOOK_FLAGS)
 
 book-clean:
 	rm -rf book/_build

@@ -1,0 +1,108 @@
+"""The book's sources: config, chapter pairs in sync, Colab cell single-sourced, chapter contents."""
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("chapters", BOOK / "_tools" / "chapters.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+chapters = _tool()
+PAGES = chapters.chapters()
+
+
+def test_book_config_links_and_settings():
+    assert (BOOK / "_config.yml").is_symlink() and (BOOK / "_config.yml").resolve() == ROOT / "_config.yml"
+    assert (BOOK / "_toc.yml").is_symlink() and (BOOK / "_toc.yml").resolve() == ROOT / "_toc.yml"
+    cfg = chapters.config()
+    ex = cfg["execute"]
+    assert ex["execute_notebooks"] == "cache" and ex["raise_on_error"] is True
+    assert cfg["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    assert isinstance(ex["timeout"], int) and 0 < ex["timeout"] <= 600
+    assert ex["stderr_output"] == "remove-warn"  # stderr never on a page; a warning (error in CI)
+    assert cfg["launch_buttons"]["thebe"] is False
+    assert cfg["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert "**.ipynb" in cfg["exclude_patterns"]  # only the .md twin is parsed
+
+
+def test_javascript_is_vendored_not_fetched_from_a_cdn():
+    sphinx = chapters.config()["sphinx"]["config"]
+    static = [BOOK / p for p in sphinx["html_static_path"]]
+    assert all(p.is_dir() and p.name != "_static" for p in static)
+    mathjax = sphinx["mathjax_path"]
+    assert not mathjax.startswith(("http:", "https:", "//"))
+    assert any((p / mathjax).is_file() for p in static)
+    assert any((p / "mathjax/output/chtml/fonts/woff-v2").is_dir() for p in static)
+    for js in sphinx["nb_ipywidgets_js"]:
+        assert not js.startswith(("http:", "https:", "//")), js
+        assert any((p / js).is_file() for p in static), js
+    embed = next(p / "html-manager/embed.js" for p in static if (p / "html-manager/embed.js").is_file())
+    for font in re.findall(r'"([0-9a-f]{20}\.woff2)"', embed.read_text(errors="ignore")):
+        assert (embed.parent / font).is_file(), font
+
+
+def test_every_page_of_the_toc_is_a_paired_chapter_in_sync():
+    assert PAGES and PAGES[0].name == "index.md"
+    problems = chapters.sync(check=True)
+    assert not problems, "run `python book/_tools/chapters.py`:\n" + "\n".join(problems)
+
+
+def test_sync_check_detects_a_stale_notebook(tmp_path, monkeypatch):
+    import jupytext
+
+    md = PAGES[-1]
+    nb = chapters.paired_notebook(md)
+    nb.cells[-1].source += "\n# edited"
+    stale = tmp_path / md.name
+    stale.write_text(md.read_text())
+    jupytext.write(nb, stale.with_suffix(".ipynb"), fmt="ipynb")
+    monkeypatch.setattr(chapters, "chapters", lambda: [stale])
+    assert any("out of sync" in p for p in chapters.sync(check=True))
+
+
+@pytest.mark.parametrize("md", PAGES, ids=lambda p: p.stem)
+def test_chapter_starts_with_the_colab_install_cell_from_config(md):
+    import jupytext
+
+    url, ref = chapters.repository()
+    nb = jupytext.read(md)
+    first = nb.cells[0]
+    assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", [])
+    assert first.source.strip() == chapters.colab_cell_source().strip()
+    assert f"git+{url}@{ref}" in first.source and '"google.colab" in sys.modules' in first.source
+    ipynb = jupytext.read(md.with_suffix(".ipynb"))
+    assert ipynb.metadata["jupytext"]["formats"] == "ipynb,md:myst"
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in ipynb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("md", PAGES, ids=lambda p: p.stem)
+def test_chapter_has_what_a_chapter_needs(md):
+    text = md.read_text()
+    code = "\n".join(re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, re.S))
+    assert re.search(r"^\s*(import beafx|from beafx)", code, re.M), "imports beafx"
+    assert re.search(r"\{src\}`beafx/[\w/]+\.py`", text), "links the module that implements it"
+    assert re.search(r"(plt\.show\(\)|static_twin\(|figure1\()", code), "draws a figure"
+    assert re.search(r"(player|players|static_twin)\(", code), "plays audio"
+    assert md.stem == "index" or re.search(r"^## Exercises", text, re.M), "has exercises"
+    for path in re.findall(r"\{src\}`([^`]+)`", text):
+        assert (ROOT / path).exists(), path
+
+
+def test_github_pages_workflow_builds_and_publishes_the_book():
+    wf = yaml.safe_load((ROOT / ".github/workflows/book.yml").read_text())
+    steps = [s for job in wf["jobs"].values() for s in job.get("steps", [])]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    uses = [s.get("uses", "") for s in steps]
+    assert "make book" in runs
+    assert any(u.startswith("actions/upload-pages-artifact") for u in uses)
+    assert any(u.startswith("actions/deploy-pages") for u in uses)

@@ -28,3 +28,13 @@ __all__ += [
     "biquad", "biquad_response", "cascade_response", "fft_filter", "fft_size", "graphic_eq_quality", "iir_filter",
     "max_pole_radius", "rfft_omega",
 ]
+
+from .compressor import (  # noqa: E402
+    compressor, gain_computer, gain_reduction_db, linked_level_db, one_pole, simple_compressor,
+    simple_gain_reduction_db,
+)
+
+__all__ += [
+    "compressor", "gain_computer", "gain_reduction_db", "linked_level_db", "one_pole", "simple_compressor",
+    "simple_gain_reduction_db",
+]

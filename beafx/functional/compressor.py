@@ -1,0 +1,409 @@
+"""Dynamic range compressors as pure functions (book chapter "Compressors", book/05_compressors).
+
+Two compressors share one static curve, :func:`gain_computer` (Giannoulis, Massberg & Reiss,
+JAES 2012: feed-forward, log domain, soft knee of width ``W`` dB):
+
+- :func:`compressor`: the exact DSP compressor the paper uses for synthesis. Per example:
+
+  1. **Detector (channels linked)**: ``a[n] = max_c |x[c, n]|``, floored at ``1e-4``
+     (-80 dBFS, as the authors did; the floor lives in the detector only, ``x`` is not
+     changed), ``x_G[n] = 20 log10 a[n]``. Max-linking makes every channel receive the same
+     gain, so the stereo image is kept, and a transient in either channel triggers compression.
+  2. **Gain computer**: ``y_G = gain_computer(x_G)``; gain reduction ``x_L = x_G - y_G >= 0`` dB.
+  3. **Branching smoother** on ``x_L`` (the smooth peak detector of Giannoulis et al.):
+     ``y_L[n] = alpha y_L[n-1] + (1 - alpha) x_L[n]`` with ``alpha = alpha_attack`` when
+     ``x_L[n] > y_L[n-1]`` and ``alpha_release`` otherwise; ``alpha = exp(-1 / (tau_s fs))``;
+     ``y_L[-1] = 0`` dB.
+  4. **Output**: ``y = x 10^((makeup - y_L) / 20)``.
+
+  The forward pass is one compiled numba loop per example (detector, gain computer, smoother
+  and output fused; examples in parallel with ``prange``). The backward pass is a custom
+  :class:`torch.autograd.Function` running the exact adjoint of that loop in reverse time: with
+  ``lambda[n] = dL/dy_L[n]``, ``lambda[n] = e[n] + alpha[n+1] lambda[n+1]``, where ``e[n]`` is
+  the direct term from the output gain; then ``dL/dx_L[n] = (1 - alpha[n]) lambda[n]`` and
+  ``dL/dalpha[n] = lambda[n] (y_L[n-1] - x_L[n])``, summed per branch. The branch decisions
+  are those of the forward pass (they are piecewise constant in the parameters), so the
+  gradients are exact derivatives of the computed output, for ``x`` and all six parameters.
+
+  *Threads*: the parallel kernel uses ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)``
+  numba threads. Inside a DataLoader worker (``torch.utils.data.get_worker_info()`` is set),
+  with one thread, one example, or while another Python thread runs the parallel kernel, a
+  serial compiled kernel runs instead: no oversubscription, no nested numba thread pools.
+  *CUDA*: tensors on a GPU are copied to the CPU, processed, and the results copied back (the
+  recursion is serial in time; the copy is cheap next to it). Gradients flow as usual.
+
+- :func:`simple_compressor`: the analysis-side simplification of the paper (section 2.4 of
+  AUTHORS_CODE.md): the same detector and gain computer, then a *linear* one-pole smoother with
+  one time constant on ``x_L`` (no attack/release branch), in plain differentiable torch. The
+  smoother is an exact blocked linear recurrence (:func:`one_pole`): small lower-triangular
+  matrix products inside blocks and the same recurrence, recursively, across blocks; it runs
+  at matrix-multiply speed on CPU and GPU.
+
+Arguments are keyword-only, in physical units (dB, ms, ratio ``R >= 1``, Hz), floats or
+``(batch,)`` tensors. Signals are ``(batch, channels, samples)``.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import _compressor_kernels as _k
+
+Param = Union[float, int, Tensor]
+
+#: Detector floor: |x| below this counts as -80 dBFS (the authors' value).
+FLOOR_AMP = _k.FLOOR_AMP
+FLOOR_DB = 20.0 * math.log10(FLOOR_AMP)
+
+_PAR_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_signal(x: Tensor, what: str = "x") -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor of shape (batch, channels, samples), got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(f"{what} must have shape (batch, channels, samples); got {x.dim()} dimensions {tuple(x.shape)}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{what} must be float32 or float64, got {x.dtype}")
+    if 0 in x.shape:
+        raise ValueError(f"{what} must not be empty, got shape {tuple(x.shape)}")
+
+
+def _param(value: Param, name: str, *, batch: int, like: Tensor, lo: Optional[float] = None,
+           lo_strict: bool = False) -> Tensor:
+    """``value`` as a ``(batch,)`` tensor with the dtype and device of ``like`` (autograd kept)."""
+    if isinstance(value, Tensor):
+        if value.dim() > 1 or (value.dim() == 1 and value.shape[0] not in (batch,)):
+            raise ValueError(f"{name} must be a float or a ({batch},) tensor, got shape {tuple(value.shape)}")
+        t = value.to(dtype=like.dtype, device=like.device)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        t = torch.tensor(float(value), dtype=like.dtype, device=like.device)
+    else:
+        raise ValueError(f"{name} must be a float or a ({batch},) tensor, got {type(value).__name__}")
+    t = t.expand(batch) if t.dim() == 0 else t
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+    if lo is not None:
+        bad = (t <= lo) if lo_strict else (t < lo)
+        if bool(bad.any()):
+            rel = ">" if lo_strict else ">="
+            raise ValueError(f"{name} must be {rel} {lo}, got min {float(t.min()):.6g}")
+    return t
+
+
+def _check_rate(sample_rate: float) -> float:
+    if not isinstance(sample_rate, (int, float)) or isinstance(sample_rate, bool) or not sample_rate > 0 \
+            or not math.isfinite(sample_rate):
+        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+    return float(sample_rate)
+
+
+def _as_batch_param(p: Tensor, ref: Tensor) -> Tensor:
+    """A ``(batch,)`` parameter reshaped to broadcast along the first axis of ``ref``."""
+    if p.dim() == 1 and ref.dim() >= 1:
+        return p.reshape((-1,) + (1,) * (ref.dim() - 1))
+    return p
+
+
+# --------------------------------------------------------------------------- static curve
+
+
+def _static_reduction(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, knee_db: Tensor) -> Tensor:
+    """Static gain reduction ``x_G - y_G >= 0`` in dB (same shapes as :func:`gain_computer`).
+
+    Safe at ``knee_db = 0``: the knee branch divides by a knee replaced with 1 where it is 0
+    ("safe where"), so the untaken branch never makes NaN values or NaN gradients.
+    """
+    d = level_db - threshold_db
+    slope = 1.0 - 1.0 / ratio
+    above = 2.0 * d > knee_db
+    in_knee = (2.0 * d >= -knee_db) & ~above & (knee_db > 0)
+    safe_knee = torch.where(knee_db > 0, knee_db, torch.ones_like(knee_db))
+    knee_part = (d + 0.5 * knee_db).square() / (2.0 * safe_knee)
+    zero = torch.zeros((), dtype=d.dtype, device=d.device)
+    return slope * torch.where(above, d, torch.where(in_knee, knee_part, zero))
+
+
+def gain_computer(level_db: Tensor, *, threshold_db: Param, ratio: Param, knee_db: Param) -> Tensor:
+    """The static compression curve: output level ``y_G`` in dB for input level ``level_db``.
+
+    Below the knee ``y_G = x_G``; inside it (``|x_G - T| <= W/2``)
+    ``y_G = x_G + (1/R - 1) (x_G - T + W/2)^2 / (2W)``; above it ``y_G = T + (x_G - T)/R``.
+
+    Args:
+        level_db: input levels in dB, any shape; a ``(batch,)`` parameter applies along its
+            first axis (e.g. ``level_db`` of shape ``(batch, n)``).
+        threshold_db: ``T`` in dB. ratio: ``R >= 1``. knee_db: ``W >= 0`` dB (0 = hard knee).
+    Returns:
+        ``y_G`` in dB, the broadcast shape of ``level_db`` and the parameters. Differentiable.
+    """
+    if not isinstance(level_db, Tensor) or not level_db.is_floating_point():
+        raise ValueError("level_db must be a floating-point torch.Tensor")
+    batch = level_db.shape[0] if level_db.dim() else 1
+    T = _param(threshold_db, "threshold_db", batch=batch, like=level_db)
+    R = _param(ratio, "ratio", batch=batch, like=level_db, lo=1.0)
+    W = _param(knee_db, "knee_db", batch=batch, like=level_db, lo=0.0)
+    if level_db.dim() == 0:
+        T, R, W = T[0], R[0], W[0]
+    T, R, W = (_as_batch_param(p, level_db) for p in (T, R, W))
+    return level_db - _static_reduction(level_db, T, R, W)
+
+
+def linked_level_db(x: Tensor) -> Tensor:
+    """The linked detector level ``20 log10 max(max_c |x[:, c, n]|, 1e-4)`` in dB, ``(batch, samples)``."""
+    _check_signal(x)
+    return 20.0 * torch.log10(x.abs().amax(dim=1).clamp_min(FLOOR_AMP))
+
+
+# --------------------------------------------------------------------------- DSP compressor
+
+
+def _use_parallel(batch: int) -> bool:
+    if batch < 2 or torch.utils.data.get_worker_info() is not None:
+        return False
+    return _num_threads() > 1
+
+
+def _num_threads() -> int:
+    import numba
+
+    return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+def _run(kernel_par, kernel_ser, batch: int, *args) -> None:
+    """Run the parallel kernel when useful and free, else the serial one."""
+    if _use_parallel(batch) and _PAR_LOCK.acquire(blocking=False):
+        try:
+            import numba
+
+            numba.set_num_threads(_num_threads())
+            kernel_par(*args)
+        finally:
+            _PAR_LOCK.release()
+    else:
+        kernel_ser(*args)
+
+
+def _time_coefficients(time_ms: Tensor, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, 1 - alpha)`` as float64 numpy arrays, with ``1 - alpha`` computed without cancellation."""
+    t = time_ms.detach().to("cpu", torch.float64).numpy()
+    rate = 1.0 / (t * 1e-3 * sample_rate)
+    return np.exp(-rate), -np.expm1(-rate)
+
+
+def _cpu64(p: Tensor) -> np.ndarray:
+    return np.ascontiguousarray(p.detach().to("cpu", torch.float64).numpy())
+
+
+def _forward(x: Tensor, T: Tensor, R: Tensor, W: Tensor, M: Tensor, A: Tensor, Rl: Tensor, sample_rate: float,
+             save: bool):
+    """Run the compiled forward on CPU copies. Returns numpy ``(y, yl, xg, br, beta_a, beta_r)``."""
+    xc = x.detach()
+    xc = xc.to("cpu") if xc.device.type != "cpu" else xc
+    xn = np.ascontiguousarray(xc.numpy())
+    B, C, N = xn.shape
+    y = np.empty_like(xn)
+    n_save = N if save else 0
+    yl = np.empty((B, n_save), dtype=xn.dtype)
+    xg = np.empty((B, n_save), dtype=xn.dtype)
+    br = np.empty((B, n_save), dtype=np.uint8)
+    ok = np.ones(B, dtype=np.bool_)
+    _, beta_a = _time_coefficients(A, sample_rate)
+    _, beta_r = _time_coefficients(Rl, sample_rate)
+    _run(_k.forward_par, _k.forward_ser, B, xn, y, _cpu64(T), _cpu64(R), _cpu64(W), _cpu64(M), beta_a, beta_r,
+         yl, xg, br, save, ok)
+    if not ok.all():
+        raise ValueError(f"x contains NaN or Inf (batch index {int(np.flatnonzero(~ok)[0])})")
+    return xn, y, yl, xg, br, beta_a, beta_r
+
+
+class _CompressorFunction(torch.autograd.Function):
+    """Giannoulis compressor with the exact reverse-time backward. Outputs ``(y, y_L)``."""
+
+    @staticmethod
+    def forward(ctx, x, T, R, W, M, A, Rl, sample_rate):  # type: ignore[override]
+        xn, y, yl, xg, br, beta_a, beta_r = _forward(x, T, R, W, M, A, Rl, sample_rate, save=True)
+        ctx.state = (xn, yl, xg, br, beta_a, beta_r)
+        ctx.params = (_cpu64(T), _cpu64(R), _cpu64(W), _cpu64(M), _cpu64(A), _cpu64(Rl))
+        ctx.sample_rate = sample_rate
+        return torch.from_numpy(y).to(x.device), torch.from_numpy(yl).to(x.device)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y, grad_yl):  # type: ignore[override]
+        xn, yl, xg, br, beta_a, beta_r = ctx.state
+        T, R, W, M, A, Rl = ctx.params
+        B = xn.shape[0]
+        device = grad_y.device if grad_y is not None else grad_yl.device
+        if grad_y is None:
+            gy = np.zeros_like(xn)
+        else:
+            gy = np.ascontiguousarray(grad_y.detach().to("cpu", dtype=torch.from_numpy(xn).dtype).numpy())
+        has_gyl = grad_yl is not None
+        if has_gyl:
+            gyl = np.ascontiguousarray(grad_yl.detach().to("cpu", dtype=torch.from_numpy(xn).dtype).numpy())
+        else:
+            gyl = np.empty((B, 0), dtype=xn.dtype)
+        gx = np.empty_like(xn)
+        gp = np.empty((B, 6), dtype=np.float64)
+        _run(_k.backward_par, _k.backward_ser, B, xn, gy, gyl, has_gyl, gx, T, R, W, M, beta_a, beta_r,
+             yl, xg, br, gp)
+        # chain rule from alpha = exp(-1/(tau_ms 1e-3 fs)) to tau_ms
+        fs = ctx.sample_rate
+        for k, tau in ((4, A), (5, Rl)):
+            rate = 1.0 / (tau * 1e-3 * fs)
+            gp[:, k] *= np.exp(-rate) * rate / tau
+        dtype = torch.from_numpy(xn).dtype
+        gp_t = torch.from_numpy(gp).to(device=device, dtype=dtype)
+        grads = [torch.from_numpy(gx).to(device) if ctx.needs_input_grad[0] else None]
+        # kernel order: thr, ratio, knee, makeup, attack, release; Function order: T, R, W, M, A, Rl
+        for i, k in enumerate((0, 1, 2, 3, 4, 5), start=1):
+            grads.append(gp_t[:, k] if ctx.needs_input_grad[i] else None)
+        grads.append(None)  # sample_rate
+        return tuple(grads)
+
+
+def _compressor_params(x: Tensor, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db, sample_rate):
+    _check_signal(x)
+    fs = _check_rate(sample_rate)
+    B = x.shape[0]
+    T = _param(threshold_db, "threshold_db", batch=B, like=x)
+    R = _param(ratio, "ratio", batch=B, like=x, lo=1.0)
+    A = _param(attack_ms, "attack_ms", batch=B, like=x, lo=0.0, lo_strict=True)
+    Rl = _param(release_ms, "release_ms", batch=B, like=x, lo=0.0, lo_strict=True)
+    W = _param(knee_db, "knee_db", batch=B, like=x, lo=0.0)
+    M = _param(makeup_db, "makeup_db", batch=B, like=x)
+    return T, R, W, M, A, Rl, fs
+
+
+def _needs_graph(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def compressor(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms: Param, release_ms: Param,
+               knee_db: Param, makeup_db: Param, sample_rate: float) -> Tensor:
+    """The Giannoulis feed-forward compressor with linked channels (module docstring).
+
+    Args:
+        x: ``(batch, channels, samples)`` float32/float64, CPU or CUDA; not modified.
+        threshold_db: ``T`` (dB). ratio: ``R >= 1``. attack_ms, release_ms: time constants
+            ``tau > 0`` in ms (``alpha = exp(-1 / (tau fs))``). knee_db: ``W >= 0`` (dB).
+        makeup_db: output gain (dB). sample_rate: Hz. Each parameter is a float or ``(batch,)``.
+    Returns:
+        ``y`` with the shape, dtype and device of ``x``. Differentiable in ``x`` and every
+        parameter through an exact custom backward.
+    Raises:
+        ValueError: bad shapes, NaN/Inf, ``ratio < 1``, ``knee_db < 0``, times ``<= 0``.
+    """
+    T, R, W, M, A, Rl, fs = _compressor_params(x, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db,
+                                               sample_rate)
+    if _needs_graph(x, T, R, W, M, A, Rl):
+        y, _ = _CompressorFunction.apply(x, T, R, W, M, A, Rl, fs)
+        return y
+    _, y, *_ = _forward(x, T, R, W, M, A, Rl, fs, save=False)
+    return torch.from_numpy(y).to(x.device)
+
+
+def gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms: Param, release_ms: Param,
+                      knee_db: Param, sample_rate: float) -> Tensor:
+    """Smoothed gain reduction ``y_L`` (dB, >= 0) of :func:`compressor`, ``(batch, samples)``.
+
+    The output of :func:`compressor` is ``x * 10^((makeup_db - y_L) / 20)``. Differentiable
+    (same custom backward). For plots of gain over time (book chapter "Compressors").
+    """
+    T, R, W, M, A, Rl, fs = _compressor_params(x, threshold_db, ratio, attack_ms, release_ms, knee_db, 0.0,
+                                               sample_rate)
+    if _needs_graph(x, T, R, W, A, Rl):
+        _, yl = _CompressorFunction.apply(x, T, R, W, M, A, Rl, fs)
+        return yl
+    _, _, yl, *_ = _forward(x, T, R, W, M, A, Rl, fs, save=True)
+    return torch.from_numpy(yl).to(x.device)
+
+
+# --------------------------------------------------------------------------- simple compressor
+
+_BLOCK = 64
+
+
+def _linear_recurrence(u: Tensor, log_a: Tensor) -> Tensor:
+    """``y[n] = a y[n-1] + u[n]``, ``y[-1] = 0``, for ``u`` ``(batch, n)`` and ``log a`` ``(batch,)`` <= 0.
+
+    Exact blocked evaluation: inside blocks of ``_BLOCK`` samples a lower-triangular matrix
+    ``L[i, j] = a^(i-j)`` does the recursion; the block-end states follow the same recurrence
+    with coefficient ``a^_BLOCK``, solved recursively. Powers are ``exp(k log a)``, so ``a = 0``
+    (``log a -> -inf`` as a large negative number) has finite values and gradients.
+    """
+    B, N = u.shape
+    K = min(_BLOCK, N)
+    k = torch.arange(K, device=u.device, dtype=u.dtype)
+    lag = k[:, None] - k[None, :]
+    mask = lag >= 0
+    L = torch.exp(log_a[:, None, None] * lag.clamp_min(0)) * mask  # (B, K, K)
+    if N <= K:
+        return torch.bmm(L, u.unsqueeze(-1)).squeeze(-1)
+    nb = -(-N // K)
+    if nb * K != N:
+        u = torch.nn.functional.pad(u, (0, nb * K - N))
+    local = torch.bmm(u.view(B, nb, K), L.transpose(1, 2))  # (B, nb, K): zero-state response per block
+    ends = _linear_recurrence(local[:, :, -1], log_a * K)  # state at the end of each block
+    prev = torch.cat([ends.new_zeros(B, 1), ends[:, :-1]], dim=1)  # state entering each block
+    powers = torch.exp(log_a[:, None] * (k + 1))  # (B, K): a^(i+1)
+    y = local + prev[:, :, None] * powers[:, None, :]
+    return y.reshape(B, nb * K)[:, :N]
+
+
+def one_pole(u: Tensor, *, time_ms: Param, sample_rate: float) -> Tensor:
+    """Linear one-pole smoother ``y[n] = alpha y[n-1] + (1 - alpha) u[n]``, ``y[-1] = 0``.
+
+    Args:
+        u: ``(batch, samples)``. time_ms: ``tau > 0`` in ms, ``alpha = exp(-1 / (tau fs))``.
+    Returns:
+        ``(batch, samples)``, differentiable in ``u`` and ``time_ms`` (plain torch).
+    """
+    if not isinstance(u, Tensor) or u.dim() != 2 or not u.is_floating_point():
+        raise ValueError(f"u must be a floating (batch, samples) tensor, got {getattr(u, 'shape', type(u))}")
+    fs = _check_rate(sample_rate)
+    tau = _param(time_ms, "time_ms", batch=u.shape[0], like=u, lo=0.0, lo_strict=True)
+    log_a = -1.0 / (tau * (1e-3 * fs))
+    beta = -torch.expm1(log_a)
+    return _linear_recurrence(beta[:, None] * u, log_a)
+
+
+def simple_gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: Param, knee_db: Param,
+                             sample_rate: float) -> Tensor:
+    """Smoothed gain reduction (dB, ``(batch, samples)``) of :func:`simple_compressor`."""
+    _check_signal(x)
+    B = x.shape[0]
+    level = linked_level_db(x)
+    if not bool(torch.isfinite(level).all()):
+        raise ValueError("x contains NaN or Inf")
+    T = _param(threshold_db, "threshold_db", batch=B, like=x)[:, None]
+    R = _param(ratio, "ratio", batch=B, like=x, lo=1.0)[:, None]
+    W = _param(knee_db, "knee_db", batch=B, like=x, lo=0.0)[:, None]
+    x_l = _static_reduction(level, T, R, W)
+    return one_pole(x_l, time_ms=time_ms, sample_rate=sample_rate)
+
+
+def simple_compressor(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: Param, knee_db: Param,
+                      makeup_db: Param, sample_rate: float) -> Tensor:
+    """The simplified compressor: one time constant, a linear one-pole smoother on ``x_L`` in dB.
+
+    Args:
+        x: ``(batch, channels, samples)``. threshold_db (dB), ratio (``>= 1``), time_ms
+            (``> 0``), knee_db (``>= 0``), makeup_db (dB): floats or ``(batch,)`` tensors.
+    Returns:
+        ``x 10^((makeup - y_L)/20)``, shape of ``x``; differentiable in plain torch.
+    """
+    y_l = simple_gain_reduction_db(x, threshold_db=threshold_db, ratio=ratio, time_ms=time_ms, knee_db=knee_db,
+                                   sample_rate=sample_rate)
+    M = _param(makeup_db, "makeup_db", batch=x.shape[0], like=x)[:, None]
+    gain = torch.exp((M - y_l) * (math.log(10.0) / 20.0))
+    return x * gain[:, None, :]

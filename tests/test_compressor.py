@@ -455,6 +455,24 @@ def test_param_specs_and_registry():
     assert torch.isfinite(q.grad).all() and (q.grad[:, 15:21].abs() > 0).any()
 
 
+def test_serial_and_parallel_kernels_agree_bitwise():
+    x = torch.from_numpy(music_like(4, 2, 3000, seed=13)).float()
+    q = torch.rand(4, 6, generator=torch.Generator().manual_seed(4))
+    results = []
+    threads = torch.get_num_threads()
+    for n in (1, max(2, threads)):
+        torch.set_num_threads(n)
+        try:
+            xx, qq = x.clone().requires_grad_(), q.clone().requires_grad_()
+            y = Compressor(FS)(xx, qq)
+            y.square().sum().backward()
+            results.append((y.detach(), xx.grad, qq.grad))
+        finally:
+            torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
 class _CompressDataset(torch.utils.data.Dataset):
     def __init__(self, x: torch.Tensor, q: torch.Tensor) -> None:
         self.x, self.q = x, q

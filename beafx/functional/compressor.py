@@ -16,14 +16,19 @@ JAES 2012: feed-forward, log domain, soft knee of width ``W`` dB):
      ``y_L[-1] = 0`` dB.
   4. **Output**: ``y = x 10^((makeup - y_L) / 20)``.
 
-  The forward pass is one compiled numba loop per example (detector, gain computer, smoother
-  and output fused; examples in parallel with ``prange``). The backward pass is a custom
+  The forward pass is one compiled numba kernel (examples in parallel with ``prange``) that
+  sweeps each example once, in blocks of 256 samples: detector, gain computer, smoother and
+  output gain fused, with vectorised float64 ``log``/``exp`` and only the recursion serial
+  (it also detects NaN/Inf in ``x`` at no extra cost). Internals are float64; the output has
+  the dtype of ``x``. The backward pass is a custom
   :class:`torch.autograd.Function` running the exact adjoint of that loop in reverse time: with
   ``lambda[n] = dL/dy_L[n]``, ``lambda[n] = e[n] + alpha[n+1] lambda[n+1]``, where ``e[n]`` is
   the direct term from the output gain; then ``dL/dx_L[n] = (1 - alpha[n]) lambda[n]`` and
   ``dL/dalpha[n] = lambda[n] (y_L[n-1] - x_L[n])``, summed per branch. The branch decisions
   are those of the forward pass (they are piecewise constant in the parameters), so the
-  gradients are exact derivatives of the computed output, for ``x`` and all six parameters.
+  gradients are exact derivatives of the computed output, for ``x`` and all six parameters
+  (the detector's gradient goes to the loudest channel, shared equally between exact ties,
+  as ``torch.amax`` does).
 
   *Threads*: the parallel kernel uses ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)``
   numba threads. Inside a DataLoader worker (``torch.utils.data.get_worker_info()`` is set),
@@ -119,17 +124,21 @@ def _as_batch_param(p: Tensor, ref: Tensor) -> Tensor:
 def _static_reduction(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, knee_db: Tensor) -> Tensor:
     """Static gain reduction ``x_G - y_G >= 0`` in dB (same shapes as :func:`gain_computer`).
 
-    Safe at ``knee_db = 0``: the knee branch divides by a knee replaced with 1 where it is 0
-    ("safe where"), so the untaken branch never makes NaN values or NaN gradients.
+    ``(1 - 1/R) h(d)`` with ``d = x_G - T`` and ``h = clamp(d + W/2, 0, W)^2 / (2W) + relu(d - W/2)``:
+    0 below the knee, the quadratic inside, ``d`` above. Safe at ``W = 0``: ``1 / (2W)`` is taken
+    where ``W > 0`` only ("safe where") and the clamp is then identically 0, so there are no
+    NaN values or NaN gradients from an untaken branch.
     """
-    d = level_db - threshold_db
-    slope = 1.0 - 1.0 / ratio
-    above = 2.0 * d > knee_db
-    in_knee = (2.0 * d >= -knee_db) & ~above & (knee_db > 0)
-    safe_knee = torch.where(knee_db > 0, knee_db, torch.ones_like(knee_db))
-    knee_part = (d + 0.5 * knee_db).square() / (2.0 * safe_knee)
-    zero = torch.zeros((), dtype=d.dtype, device=d.device)
-    return slope * torch.where(above, d, torch.where(in_knee, knee_part, zero))
+    return (1.0 - 1.0 / ratio) * _knee_h(level_db - threshold_db + 0.5 * knee_db, knee_db)
+
+
+def _knee_h(e: Tensor, knee_db: Tensor) -> Tensor:
+    """``h`` of :func:`_static_reduction` from ``e = d + W/2`` (``knee_db`` broadcastable to ``e``)."""
+    positive = knee_db > 0
+    inv_2w = torch.where(positive, 0.5 / torch.where(positive, knee_db, torch.ones_like(knee_db)),
+                         torch.zeros_like(knee_db))
+    zero = torch.zeros((), dtype=e.dtype, device=e.device)
+    return torch.clamp(e, min=zero, max=knee_db).square() * inv_2w + torch.relu(e - knee_db)
 
 
 def gain_computer(level_db: Tensor, *, threshold_db: Param, ratio: Param, knee_db: Param) -> Tensor:
@@ -185,7 +194,13 @@ def _run(kernel_par, kernel_ser, batch: int, *args) -> None:
             import numba
 
             numba.set_num_threads(_num_threads())
-            kernel_par(*args)
+            # one example per chunk: a thread slowed down by another process does not hold
+            # back the others (static halves would wait for it)
+            old = numba.set_parallel_chunksize(1)
+            try:
+                kernel_par(*args)
+            finally:
+                numba.set_parallel_chunksize(old)
         finally:
             _PAR_LOCK.release()
     else:
@@ -264,11 +279,9 @@ class _CompressorFunction(torch.autograd.Function):
         dtype = torch.from_numpy(xn).dtype
         gp_t = torch.from_numpy(gp).to(device=device, dtype=dtype)
         grads = [torch.from_numpy(gx).to(device) if ctx.needs_input_grad[0] else None]
-        # kernel order: thr, ratio, knee, makeup, attack, release; Function order: T, R, W, M, A, Rl
-        for i, k in enumerate((0, 1, 2, 3, 4, 5), start=1):
-            grads.append(gp_t[:, k] if ctx.needs_input_grad[i] else None)
-        grads.append(None)  # sample_rate
-        return tuple(grads)
+        # the kernel's order (threshold, ratio, knee, makeup, attack, release) is the inputs' order
+        grads += [gp_t[:, k] if ctx.needs_input_grad[k + 1] else None for k in range(6)]
+        return (*grads, None)  # no gradient for sample_rate
 
 
 def _compressor_params(x: Tensor, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db, sample_rate):
@@ -333,20 +346,22 @@ def gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms
 _BLOCK = 64
 
 
-def _linear_recurrence(u: Tensor, log_a: Tensor) -> Tensor:
-    """``y[n] = a y[n-1] + u[n]``, ``y[-1] = 0``, for ``u`` ``(batch, n)`` and ``log a`` ``(batch,)`` <= 0.
+def _linear_recurrence(u: Tensor, log_a: Tensor, scale: Optional[Tensor] = None) -> Tensor:
+    """``y[n] = a y[n-1] + s u[n]``, ``y[-1] = 0``, for ``u`` ``(batch, n)``, ``log a`` and ``s`` ``(batch,)``.
 
     Exact blocked evaluation: inside blocks of ``_BLOCK`` samples a lower-triangular matrix
-    ``L[i, j] = a^(i-j)`` does the recursion; the block-end states follow the same recurrence
-    with coefficient ``a^_BLOCK``, solved recursively. Powers are ``exp(k log a)``, so ``a = 0``
-    (``log a -> -inf`` as a large negative number) has finite values and gradients.
+    ``L[i, j] = s a^(i-j)`` does the recursion (one batched matrix product); the block-end
+    states follow the same recurrence with coefficient ``a^_BLOCK``, solved recursively, and
+    enter each block through ``a^(i+1)``. Powers are ``exp(k log a)``, so ``a = 0`` (``log a``
+    a large negative number) gives finite values and gradients.
     """
     B, N = u.shape
     K = min(_BLOCK, N)
     k = torch.arange(K, device=u.device, dtype=u.dtype)
     lag = k[:, None] - k[None, :]
-    mask = lag >= 0
-    L = torch.exp(log_a[:, None, None] * lag.clamp_min(0)) * mask  # (B, K, K)
+    L = torch.exp(log_a[:, None, None] * lag.clamp_min(0)) * (lag >= 0)  # (B, K, K)
+    if scale is not None:
+        L = L * scale[:, None, None]
     if N <= K:
         return torch.bmm(L, u.unsqueeze(-1)).squeeze(-1)
     nb = -(-N // K)
@@ -356,8 +371,12 @@ def _linear_recurrence(u: Tensor, log_a: Tensor) -> Tensor:
     ends = _linear_recurrence(local[:, :, -1], log_a * K)  # state at the end of each block
     prev = torch.cat([ends.new_zeros(B, 1), ends[:, :-1]], dim=1)  # state entering each block
     powers = torch.exp(log_a[:, None] * (k + 1))  # (B, K): a^(i+1)
-    y = local + prev[:, :, None] * powers[:, None, :]
+    y = torch.baddbmm(local, prev.unsqueeze(-1), powers.unsqueeze(1))
     return y.reshape(B, nb * K)[:, :N]
+
+
+def _log_alpha(time_ms: Tensor, sample_rate: float) -> Tensor:
+    return -1.0 / (time_ms * (1e-3 * sample_rate))
 
 
 def one_pole(u: Tensor, *, time_ms: Param, sample_rate: float) -> Tensor:
@@ -372,24 +391,30 @@ def one_pole(u: Tensor, *, time_ms: Param, sample_rate: float) -> Tensor:
         raise ValueError(f"u must be a floating (batch, samples) tensor, got {getattr(u, 'shape', type(u))}")
     fs = _check_rate(sample_rate)
     tau = _param(time_ms, "time_ms", batch=u.shape[0], like=u, lo=0.0, lo_strict=True)
-    log_a = -1.0 / (tau * (1e-3 * fs))
-    beta = -torch.expm1(log_a)
-    return _linear_recurrence(beta[:, None] * u, log_a)
+    log_a = _log_alpha(tau, fs)
+    return _linear_recurrence(u, log_a, -torch.expm1(log_a))
 
 
 def simple_gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: Param, knee_db: Param,
                              sample_rate: float) -> Tensor:
     """Smoothed gain reduction (dB, ``(batch, samples)``) of :func:`simple_compressor`."""
     _check_signal(x)
+    fs = _check_rate(sample_rate)
     B = x.shape[0]
-    level = linked_level_db(x)
-    if not bool(torch.isfinite(level).all()):
+    T = _param(threshold_db, "threshold_db", batch=B, like=x)
+    R = _param(ratio, "ratio", batch=B, like=x, lo=1.0)
+    W = _param(knee_db, "knee_db", batch=B, like=x, lo=0.0)
+    tau = _param(time_ms, "time_ms", batch=B, like=x, lo=0.0, lo_strict=True)
+    peak = x[:, 0].abs() if x.shape[1] == 1 else x.abs().amax(dim=1)
+    log_peak = torch.log(peak.clamp_min(FLOOR_AMP))  # linked detector, natural log
+    if not bool(torch.isfinite(log_peak.sum())):  # NaN propagates; the floor keeps -inf out
         raise ValueError("x contains NaN or Inf")
-    T = _param(threshold_db, "threshold_db", batch=B, like=x)[:, None]
-    R = _param(ratio, "ratio", batch=B, like=x, lo=1.0)[:, None]
-    W = _param(knee_db, "knee_db", batch=B, like=x, lo=0.0)[:, None]
-    x_l = _static_reduction(level, T, R, W)
-    return one_pole(x_l, time_ms=time_ms, sample_rate=sample_rate)
+    # e = x_G - T + W/2 in dB, in one op
+    e = torch.add((0.5 * W - T)[:, None], log_peak, alpha=20.0 / math.log(10.0))
+    h = _knee_h(e, W[:, None])
+    log_a = _log_alpha(tau, fs)
+    # the slope (1 - 1/R) and 1 - alpha are per-example constants: folded into the smoother
+    return _linear_recurrence(h, log_a, (1.0 - 1.0 / R) * -torch.expm1(log_a))
 
 
 def simple_compressor(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: Param, knee_db: Param,
@@ -405,5 +430,6 @@ def simple_compressor(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: 
     y_l = simple_gain_reduction_db(x, threshold_db=threshold_db, ratio=ratio, time_ms=time_ms, knee_db=knee_db,
                                    sample_rate=sample_rate)
     M = _param(makeup_db, "makeup_db", batch=x.shape[0], like=x)[:, None]
-    gain = torch.exp((M - y_l) * (math.log(10.0) / 20.0))
+    c = math.log(10.0) / 20.0
+    gain = torch.exp(torch.add(M * c, y_l, alpha=-c))
     return x * gain[:, None, :]

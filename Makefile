@@ -31,3 +31,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) book/_build .pytest_cache
+
+# Freely licensed real music for the `debian-music` data source (licenses: beafx/data/debian.py).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+debian-music:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y warzone2100-music

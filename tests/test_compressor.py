@@ -518,3 +518,13 @@ def test_cuda_round_trip_forward_and_backward():
         assert ys.device.type == device and torch.isfinite(ys).all()
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_in_place_change_of_x_after_forward_is_detected():
+    x = torch.from_numpy(music_like(2, 1, 500, seed=1)).requires_grad_()
+    xx = x * 1.0
+    y = FC.compressor(xx, threshold_db=-20.0, ratio=4.0, attack_ms=5.0, release_ms=50.0, knee_db=6.0,
+                      makeup_db=0.0, sample_rate=FS)
+    xx.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

@@ -181,7 +181,8 @@ def bench(quick: bool) -> list[Line]:
         lines.append(Line("compressor", f"torchcomp compexp_gain, fwd+bwd ({size})", t_tc_fb, note=note))
 
     # --- ratios for our lines
-    def vs(t_ours, base, t_base, per_thread=None):
+    def vs(t_ours: float, base: str, t_base):
+        """``(baseline name, baseline time / our time)``, or no comparison when it was skipped."""
         if t_base is None:
             return "", None
         return base, t_base / t_ours
@@ -219,7 +220,7 @@ def bench(quick: bool) -> list[Line]:
     t_s = timeit(simple_fwd, repeat=repeat)
     t_sfb = timeit(simple_fwd_bwd, repeat=repeat)
     lines.append(Line("compressor", f"SimpleCompressor, fwd ({size})", t_s, note=f"plain torch, {torch_threads} threads"))
-    lines.append(Line("compressor", f"SimpleCompressor, fwd+bwd ({size})", t_sfb, *(vs(t_sfb, "torchcomp fwd+bwd",
-                                                                                      t_tc_fb)),
+    base, ratio = vs(t_sfb, "torchcomp fwd+bwd", t_tc_fb)
+    lines.append(Line("compressor", f"SimpleCompressor, fwd+bwd ({size})", t_sfb, base, ratio,
                       note="blocked exact one-pole recurrence (matrix products)"))
     return lines

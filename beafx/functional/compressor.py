@@ -31,7 +31,9 @@ JAES 2012: feed-forward, log domain, soft knee of width ``W`` dB):
   as ``torch.amax`` does).
 
   *Threads*: the parallel kernel uses ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)``
-  numba threads. Inside a DataLoader worker (``torch.utils.data.get_worker_info()`` is set),
+  numba threads, one example per chunk, on numba's ``workqueue`` threading layer unless one
+  was already chosen (``NUMBA_THREADING_LAYER``; see :func:`_choose_threading_layer` for why:
+  GNU OpenMP's spin-waiting costs a scheduler time slice per call on a loaded machine). Inside a DataLoader worker (``torch.utils.data.get_worker_info()`` is set),
   with one thread, one example, or while another Python thread runs the parallel kernel, a
   serial compiled kernel runs instead: no oversubscription, no nested numba thread pools.
   *CUDA*: tensors on a GPU are copied to the CPU, processed, and the results copied back (the
@@ -187,12 +189,42 @@ def _num_threads() -> int:
     return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 
+_layer_chosen = False
+
+
+def _choose_threading_layer() -> None:
+    """Prefer numba's ``workqueue`` layer unless the user or earlier code fixed one.
+
+    With GNU OpenMP (numba's default pick when TBB is absent) the calling thread spin-waits at
+    the end of each parallel kernel; when other processes load the cores (DataLoader workers,
+    a shared machine) every call then waits for a descheduled worker thread: measured here,
+    about 16 ms per call whatever the size, 50x a small batch's work. ``workqueue`` sleeps
+    instead, and is fork-safe (GNU OpenMP is not); it is not thread-safe, which
+    :data:`_PAR_LOCK` covers for these kernels. ``NUMBA_THREADING_LAYER`` overrides this.
+    """
+    global _layer_chosen
+    if _layer_chosen:
+        return
+    _layer_chosen = True
+    import os
+
+    import numba
+
+    if "NUMBA_THREADING_LAYER" in os.environ or numba.config.THREADING_LAYER != "default":
+        return
+    try:
+        numba.threading_layer()  # raises ValueError while no layer is initialised
+    except ValueError:
+        numba.config.THREADING_LAYER = "workqueue"
+
+
 def _run(kernel_par, kernel_ser, batch: int, *args) -> None:
     """Run the parallel kernel when useful and free, else the serial one."""
     if _use_parallel(batch) and _PAR_LOCK.acquire(blocking=False):
         try:
             import numba
 
+            _choose_threading_layer()
             numba.set_num_threads(_num_threads())
             # one example per chunk: a thread slowed down by another process does not hold
             # back the others (static halves would wait for it)
@@ -246,7 +278,8 @@ class _CompressorFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, T, R, W, M, A, Rl, sample_rate):  # type: ignore[override]
         xn, y, yl, xg, br, beta_a, beta_r = _forward(x, T, R, W, M, A, Rl, sample_rate, save=True)
-        ctx.state = (xn, yl, xg, br, beta_a, beta_r)
+        ctx.save_for_backward(x)  # for autograd's check against in-place changes of x
+        ctx.state = (xn, yl, xg, br, beta_a, beta_r)  # xn: x on the CPU (a view when x is there)
         ctx.params = (_cpu64(T), _cpu64(R), _cpu64(W), _cpu64(M), _cpu64(A), _cpu64(Rl))
         ctx.sample_rate = sample_rate
         return torch.from_numpy(y).to(x.device), torch.from_numpy(yl).to(x.device)
@@ -254,6 +287,7 @@ class _CompressorFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y, grad_yl):  # type: ignore[override]
+        ctx.saved_tensors  # raises if x was modified in place after the forward pass
         xn, yl, xg, br, beta_a, beta_r = ctx.state
         T, R, W, M, A, Rl = ctx.params
         B = xn.shape[0]
@@ -312,7 +346,7 @@ def compressor(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms: Param
         makeup_db: output gain (dB). sample_rate: Hz. Each parameter is a float or ``(batch,)``.
     Returns:
         ``y`` with the shape, dtype and device of ``x``. Differentiable in ``x`` and every
-        parameter through an exact custom backward.
+        parameter through an exact custom backward (first order: no double backward).
     Raises:
         ValueError: bad shapes, NaN/Inf, ``ratio < 1``, ``knee_db < 0``, times ``<= 0``.
     """

@@ -337,10 +337,10 @@ def build_reference(collections: Mapping[str, Sequence[Mapping[str, float]]], *,
 
 def format_summary(summary: Mapping[str, Mapping[str, float]], reference: Optional[ReferenceRanges] = None) -> str:
     """A small text table of a :func:`summarize` result, with the reference ranges if given."""
-    lines = [f"{'statistic':<22}{'p05':>9}{'median':>9}{'p95':>9}" + ("   reference range" if reference else "")]
+    lines = [f"{'statistic':<30}{'p05':>9}{'median':>9}{'p95':>9}" + ("   reference range" if reference else "")]
     for k in STATS:
         s = summary[k]
-        line = f"{k + ' (' + UNITS[k] + ')':<22}{s['p05']:>9.2f}{s['p50']:>9.2f}{s['p95']:>9.2f}"
+        line = f"{k + ' (' + UNITS[k] + ')':<30}{s['p05']:>9.2f}{s['p50']:>9.2f}{s['p95']:>9.2f}"
         if reference:
             lo, hi = reference.ranges[k]
             line += f"   [{lo:.2f}, {hi:.2f}]"

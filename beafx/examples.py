@@ -32,6 +32,14 @@ class Excerpt:
     start_in_original: str
 
     @property
+    def attribution_html(self) -> str:
+        """The credit line with links, for web pages."""
+        return (
+            f"\u201c<a href=\"{self.source_url}\">{self.title}</a>\u201d by {self.artist} "
+            f"({self.start_in_original} excerpt), <a href=\"{self.license_url}\">{self.license}</a>"
+        )
+
+    @property
     def attribution(self) -> str:
         """One line of credit, as the CC-BY license asks."""
         return (

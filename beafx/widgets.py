@@ -96,7 +96,7 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
     },
 }
 
-_FIGSIZE = {"eq": (10.0, 3.0), "compressor": (12.0, 3.0), "clipper": (10.0, 3.0)}
+_FIGSIZE = {"eq": (8.5, 3.0), "compressor": (8.5, 5.4), "clipper": (8.5, 3.0)}
 
 
 def slider_label(spec: ParamSpec) -> str:
@@ -187,11 +187,14 @@ class _Panels:
 
         self.kind, self.sample_rate, self.dpi = kind, sample_rate, dpi
         self.fig = Figure(figsize=_FIGSIZE[kind])
-        n = 3 if kind == "compressor" else 2
-        axes = self.fig.subplots(1, n, gridspec_kw={"width_ratios": [1] * (n - 1) + [1.4]})
-        self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.88, wspace=0.32)
-        self.curve_ax, self.spec_ax = axes[0], axes[-1]
-        self.gain_ax = axes[1] if kind == "compressor" else None
+        if kind == "compressor":  # two curves on top, the spectrogram below
+            axes = self.fig.subplot_mosaic([["curve", "gain"], ["spec", "spec"]])
+            self.fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.94, wspace=0.3, hspace=0.42)
+            self.curve_ax, self.gain_ax, self.spec_ax = axes["curve"], axes["gain"], axes["spec"]
+        else:
+            axes = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+            self.fig.subplots_adjust(left=0.09, right=0.98, bottom=0.17, top=0.9, wspace=0.32)
+            self.curve_ax, self.spec_ax, self.gain_ax = axes[0], axes[1], None
         (self.curve,) = self.curve_ax.plot([], [], color="C0", lw=1.8)
         self.curve_ax.grid(True, alpha=0.3)
         if kind == "eq":
@@ -283,9 +286,10 @@ class EffectWidget:
         for spec in self.effect.param_specs:
             self.sliders[spec.name] = self._slider(spec, start_values[spec.name])
         self.controls = W.GridBox(list(self.sliders.values()), layout=W.Layout(
-            grid_template_columns="repeat(auto-fill, minmax(260px, 1fr))", grid_gap="2px 16px", width="100%"))
+            grid_template_columns="repeat(auto-fill, minmax(260px, 1fr))", grid_gap="2px 16px", width="100%",
+            overflow="hidden"))
         self.panels = _Panels(self.kind, sample_rate, self.x.shape[-1] / sample_rate)
-        self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="900px"))
+        self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="760px"))
         self.dry_player = W.Audio(value=plots.encode_mp3(self.x, sample_rate), format="mp3", autoplay=False)
         self.player = W.Audio(format="mp3", autoplay=False)
         self.status = W.HTML()

@@ -213,19 +213,14 @@ def test_every_audio_element_has_a_duration(visit, page):
     assert not bad, f"{page}: audio without a duration: {bad[:5]}"
 
 
-def test_the_chapters_have_players_and_widgets(visit):
+def test_the_chapters_have_players_and_widgets_that_render(visit):
     assert all(visit(p)["audios"] for p in TOC_PAGES), "every chapter plays audio"
     with_widgets = [p for p in TOC_PAGES if visit(p)["views"]]
     assert with_widgets, "no page shows a widget"
-
-
-@pytest.mark.parametrize("page", TOC_PAGES)
-def test_widgets_render_from_their_saved_state(visit, page):
-    seen = visit(page)
-    if not seen["views"]:
-        pytest.skip(f"{page} has no widget")
-    assert seen["rendered"] == seen["views"], f"{page}: {seen['rendered']} of {seen['views']} widgets rendered"
-    assert seen["sliders"] > 0 and seen["widget_errors"] == 0
+    for page in with_widgets:  # rendered from the state saved in the page, by the vendored html-manager
+        seen = visit(page)
+        assert seen["rendered"] == seen["views"], f"{page}: {seen['rendered']} of {seen['views']} widgets rendered"
+        assert seen["sliders"] > 0 and seen["widget_errors"] == 0, page
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -14,9 +14,11 @@ Baselines, timed in the same run:
   ``1 - alpha`` of our time constants directly, so both smooth at the same speed.
 
 Ratios are baseline time / our time (> 1: we are faster). Thread counts are reported: our
-kernel and torchcomp's use numba threads (``min(torch threads, NUMBA_NUM_THREADS)`` for ours),
-pedalboard and the authors' loop run on one thread; the ``1 thread`` lines give the
-per-thread comparison directly.
+kernel and torchcomp's use numba threads (``min(torch threads, NUMBA_NUM_THREADS)`` for ours;
+both on the same numba threading layer, ``workqueue`` unless ``NUMBA_THREADING_LAYER`` says
+otherwise), pedalboard and the authors' loop run on one thread; the ``1 thread`` lines give
+the per-thread comparison directly. On a machine shared with other jobs the two-thread lines
+can be no faster than the one-thread ones: compare lines of one run only.
 """
 from __future__ import annotations
 

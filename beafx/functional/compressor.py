@@ -377,20 +377,30 @@ def gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms
 
 # --------------------------------------------------------------------------- simple compressor
 
-_BLOCK = 64
+#: Block sizes of the blocked recurrence: the largest divisor of the length in this range (no
+#: padding; lengths in multiples of 441 samples always have one), else the smallest, padded.
+_BLOCK_RANGE = (32, 48)
+
+
+def _block_size(n: int) -> int:
+    lo, hi = _BLOCK_RANGE
+    for k in range(hi, lo - 1, -1):
+        if n % k == 0:
+            return k
+    return lo
 
 
 def _linear_recurrence(u: Tensor, log_a: Tensor, scale: Optional[Tensor] = None) -> Tensor:
     """``y[n] = a y[n-1] + s u[n]``, ``y[-1] = 0``, for ``u`` ``(batch, n)``, ``log a`` and ``s`` ``(batch,)``.
 
-    Exact blocked evaluation: inside blocks of ``_BLOCK`` samples a lower-triangular matrix
+    Exact blocked evaluation: inside blocks of ``K`` (32 to 48) samples a lower-triangular matrix
     ``L[i, j] = s a^(i-j)`` does the recursion (one batched matrix product); the block-end
-    states follow the same recurrence with coefficient ``a^_BLOCK``, solved recursively, and
+    states follow the same recurrence with coefficient ``a^K``, solved recursively, and
     enter each block through ``a^(i+1)``. Powers are ``exp(k log a)``, so ``a = 0`` (``log a``
     a large negative number) gives finite values and gradients.
     """
     B, N = u.shape
-    K = min(_BLOCK, N)
+    K = min(_block_size(N), N)
     k = torch.arange(K, device=u.device, dtype=u.dtype)
     lag = k[:, None] - k[None, :]
     L = torch.exp(log_a[:, None, None] * lag.clamp_min(0)) * (lag >= 0)  # (B, K, K)

@@ -87,7 +87,10 @@ class SimpleCompressor(_StaticCurveMixin, Effect):
     ``forward(x, q)``: ``q`` ``(batch, 5)`` in [0, 1], order ``threshold_db, time_ms, ratio,
     knee_db, makeup_db``. With ``authors_time_constant_bug=True`` the instance's
     ``param_specs`` map the ratio linearly on [2, 10] (the authors' mapping) and the time
-    constant becomes ``exp(threshold_db)`` ms, ignoring ``q[:, 1]``, as in their code.
+    constant becomes ``exp(threshold_db)`` ms, ignoring ``q[:, 1]``, as in their code. The
+    detector floor is -80 dBFS as in :class:`Compressor` (the authors' simplified compressor
+    used -120 dBFS; within the parameter ranges, levels below -46 dBFS get no gain reduction
+    either way, so the outputs are the same).
     """
 
     param_specs = TABLE["SimpleCompressor"]

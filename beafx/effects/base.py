@@ -13,23 +13,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..functional.checks import check_signal
 from ..params import ParamSpec, check_unit_interval
 
 
-def check_audio(x: Tensor, *, what: str = "x") -> None:
-    """Raise ``ValueError`` unless ``x`` is a finite floating ``(batch, channels, samples)`` tensor."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{what} must be a torch.Tensor of shape (batch, channels, samples), got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(
-            f"{what} must have shape (batch, channels, samples); got {x.dim()} dimensions {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise ValueError(f"{what} must be float32 or float64, got {x.dtype}")
-    if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
-        raise ValueError(f"{what} must not be empty, got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{what} contains NaN or Inf")
+def check_audio(x: Tensor, *, what: str = "x", finite: bool = True) -> None:
+    """Raise ``ValueError`` unless ``x`` is a finite float32/float64 ``(batch, channels, samples)``
+    tensor (see :func:`beafx.functional.checks.check_signal`)."""
+    check_signal(x, what=what, finite=finite)
 
 
 def check_q(q: Tensor, *, batch: int, num_params: int, owner: str) -> None:

@@ -24,19 +24,12 @@ from ..functional.compressor import (
     compressor, gain_computer, gain_reduction_db, simple_compressor, simple_gain_reduction_db,
 )
 from ..params import TABLE, ParamSpec, check_unit_interval
-from .base import Effect, check_q
+from .base import Effect, check_audio, check_q
 
 
 def _check_audio_layout(x: Tensor) -> None:
     """:func:`check_audio` without the NaN/Inf pass: the compiled kernel detects those for free."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"x must be a torch.Tensor of shape (batch, channels, samples), got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(f"x must have shape (batch, channels, samples); got {x.dim()} dimensions {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"x must be float32 or float64, got {x.dtype}")
-    if 0 in x.shape:
-        raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
+    check_audio(x, finite=False)
 
 
 class _StaticCurveMixin:

@@ -60,6 +60,7 @@ import torch
 from torch import Tensor
 
 from . import _compressor_kernels as _k
+from .checks import check_signal
 
 Param = Union[float, int, Tensor]
 
@@ -74,14 +75,7 @@ _PAR_LOCK = threading.Lock()
 
 
 def _check_signal(x: Tensor, what: str = "x") -> None:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{what} must be a torch.Tensor of shape (batch, channels, samples), got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(f"{what} must have shape (batch, channels, samples); got {x.dim()} dimensions {tuple(x.shape)}")
-    if x.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"{what} must be float32 or float64, got {x.dtype}")
-    if 0 in x.shape:
-        raise ValueError(f"{what} must not be empty, got shape {tuple(x.shape)}")
+    check_signal(x, what=what, finite=False)  # the kernels detect NaN/Inf themselves
 
 
 def _param(value: Param, name: str, *, batch: int, like: Tensor, lo: Optional[float] = None,

@@ -17,6 +17,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         with open(args.json, "w") as fh:
             fh.write(bench.to_json(lines))
         print(f"wrote {args.json}")
+    if args.readme:
+        bench.write_readme(args.readme, lines)
+        print(f"updated the bench section of {args.readme}")
     return 0
 
 
@@ -29,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="comma-separated groups (eq, compressor, data, widgets)")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke test of the benchmark code)")
     p.add_argument("--json", metavar="PATH", help="also write the lines as JSON")
+    p.add_argument("--readme", metavar="PATH", help="replace the table between the bench markers of this file")
     p.set_defaults(func=_cmd_bench)
 
     for register in _SUBCOMMANDS:

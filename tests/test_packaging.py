@@ -62,3 +62,15 @@ def test_cli_rejects_bad_arguments():
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "beafx.cli", "--help"], capture_output=True, text=True, check=True)
     assert "bench" in out.stdout
+
+
+def test_bench_writes_readme_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.README_START}\nold\n{bench.README_END}\noutro\n")
+    bench.write_readme(str(readme), [bench.Line("eq", "demo", 0.5, baseline="base", ratio=2.0)])
+    text = readme.read_text()
+    assert "old" not in text and "| eq | demo | 0.5000 | 2.00x vs base |" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- bench:start -->"):
+        bench.write_readme(str(tmp_path / "plain.md"), [])

@@ -111,3 +111,23 @@ def format_table(lines: list[Line]) -> str:
 
 def to_json(lines: list[Line]) -> str:
     return json.dumps({"machine": machine(), "lines": [asdict(ln) for ln in lines]}, indent=2)
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def write_readme(path: str, lines: list[Line]) -> None:
+    """Replace the text between :data:`README_START` and :data:`README_END` in ``path`` with
+    the machine description and :func:`format_table` of ``lines``."""
+    with open(path) as fh:
+        text = fh.read()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{path} has no {README_START} ... {README_END} section to update")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    m = machine()
+    desc = (f"Measured by `beafx bench --readme README.md` on {time.strftime('%Y-%m-%d')}: "
+            f"Python {m['python']}, torch {m['torch']}, {m['threads']} torch threads, "
+            f"{m['cuda'] or 'no GPU'}.")
+    with open(path, "w") as fh:
+        fh.write(f"{head}{README_START}\n{desc}\n\n{format_table(lines)}\n{README_END}{tail}")

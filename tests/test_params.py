@@ -119,3 +119,9 @@ def test_every_available_effect_uses_the_canonical_table():
         cls = effect_class(name)
         assert tuple(cls().param_specs) == TABLE[cls.__name__], name
         assert cls().num_params == len(TABLE[cls.__name__])
+
+
+def test_float32_round_trip_at_the_range_ends():
+    for spec in TABLE["Compressor"]:
+        q = torch.tensor([0.0, 1.0])  # float32: exp(log 60) may land a hair above 60
+        assert torch.allclose(spec.to_normalized(spec.to_physical(q)).float(), q, atol=1e-5)

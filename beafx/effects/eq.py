@@ -22,7 +22,9 @@ Two signal paths, chosen by the constructor's ``synthesis`` flag:
   gradients.
 
 The authors normalised (DC removal + peak) between bands; applying the product of the bands
-instead gives the same signal after RMS normalisation (``tests/test_eq.py`` shows it).
+instead gives the same signal after RMS normalisation when only peak normalisation sits
+between bands (to 1e-9), and a nearly equal one with their DC removal, which adds a small
+filtered step at the onset (about 1e-4 RMS; ``tests/test_eq.py`` measures both).
 For plots and widgets: :meth:`~_BiquadEQ.magnitude_response` (total, dB) and
 :meth:`~_BiquadEQ.band_magnitude_responses` (one curve per band, dB).
 """

@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-import yaml
+from book_tool import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"
@@ -44,23 +44,7 @@ LIGHTNING_NOISE = ("GPU available:", "TPU available:", "LOCAL_RANK:", "lightning
 pytestmark = pytest.mark.book
 
 
-def _toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                names.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key) or []:
-                    walk(child)
-
-    walk(toc)
-    return names
-
-
-TOC_PAGES = _toc_pages()
+TOC_PAGES = [str(p.relative_to(chapters.BOOK).with_suffix("")) for p in chapters.chapters()]
 PAGES = TOC_PAGES + ["genindex", "search"]
 
 

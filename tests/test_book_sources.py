@@ -1,23 +1,15 @@
 """The book's sources: config, chapter pairs in sync, Colab cell single-sourced, chapter contents."""
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import yaml
+from book_tool import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("chapters", BOOK / "_tools" / "chapters.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-chapters = _tool()
 PAGES = chapters.chapters()
 
 

@@ -528,3 +528,13 @@ def test_in_place_change_of_x_after_forward_is_detected():
     xx.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+def test_bench_compressor_quick_runs():
+    """The bench code itself runs (sizes are small with quick=True; no speed is asserted)."""
+    from beafx import bench
+
+    lines = bench.run(["compressor"], quick=True)
+    ours = [ln for ln in lines if ln.name.startswith("Compressor (ours)")]
+    assert ours and all(ln.seconds is not None and ln.seconds > 0 for ln in ours)
+    assert any(ln.name.startswith("authors' numba loop") for ln in lines)

@@ -317,7 +317,7 @@ class Song:
                 continue
             motif.append((step, min(length, 32 - step), degree))
             degree += int(rng.choice([-2, -1, -1, 0, 1, 1, 2, 3, -3, 4]))
-            degree = int(np.clip(degree, -3, 9))
+            degree = min(max(degree, -3), 9)
             step += length
         return motif
 
@@ -340,6 +340,13 @@ class Song:
             t0 = self.step_time(bar, step % 16) + rng.normal(0.0, 0.006)
             notes.append(Note(max(0.0, t0), 0.9 * length * self.step_seconds, float(pitch), self._vel(rng, section, 0.9)))
         return notes
+
+    def fade_span(self) -> tuple[float, float]:
+        """``(end of the fade-in, start of the fade-out)`` in seconds: :meth:`gain_at` is 1 between."""
+        end = self.num_bars * self.bar_seconds
+        outro = self.sections[-1]
+        fade_start = (outro.start_bar + outro.bars / 2) * self.bar_seconds
+        return 0.05, end - max(end - fade_start, 1e-3)
 
     def gain_at(self, t: np.ndarray) -> np.ndarray:
         """Song-level fade: a short fade-in and a fade-out over the outro's second half (float32)."""

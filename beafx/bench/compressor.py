@@ -78,6 +78,19 @@ def _params(batch: int) -> dict[str, torch.Tensor]:
     return {s.name: s.to_physical(q[:, i]).float() for i, s in enumerate(TABLE["Compressor"])}
 
 
+def _fwd_and_fwd_bwd(effect, x: torch.Tensor, q: torch.Tensor):
+    """Two closures: ``effect(x, q)`` without gradients, and forward + backward to ``x`` and ``q``."""
+
+    def fwd():
+        with torch.no_grad():
+            effect(x, q)
+
+    def fwd_bwd():
+        effect(x.clone().requires_grad_(), q.clone().requires_grad_()).square().mean().backward()
+
+    return fwd, fwd_bwd
+
+
 @register("compressor")
 def bench(quick: bool) -> list[Line]:
     import numba
@@ -97,15 +110,7 @@ def bench(quick: bool) -> list[Line]:
     lines: list[Line] = []
 
     # --- ours
-    def ours_fwd():
-        with torch.no_grad():
-            comp(x, q)
-
-    def ours_fwd_bwd():
-        xx = x.clone().requires_grad_()
-        qq = q.clone().requires_grad_()
-        comp(xx, qq).square().mean().backward()
-
+    ours_fwd, ours_fwd_bwd = _fwd_and_fwd_bwd(comp, x, q)
     t_fwd = timeit(ours_fwd, repeat=repeat)
     t_fb = timeit(ours_fwd_bwd, repeat=repeat)
     torch.set_num_threads(1)
@@ -208,17 +213,7 @@ def bench(quick: bool) -> list[Line]:
 
     # --- the simplified compressor (plain torch)
     simple = SimpleCompressor(sample_rate=FS)
-    q5 = q[:, :5].contiguous()
-
-    def simple_fwd():
-        with torch.no_grad():
-            simple(x, q5)
-
-    def simple_fwd_bwd():
-        xx = x.clone().requires_grad_()
-        qq = q5.clone().requires_grad_()
-        simple(xx, qq).square().mean().backward()
-
+    simple_fwd, simple_fwd_bwd = _fwd_and_fwd_bwd(simple, x, q[:, :5].contiguous())
     t_s = timeit(simple_fwd, repeat=repeat)
     t_sfb = timeit(simple_fwd_bwd, repeat=repeat)
     lines.append(Line("compressor", f"SimpleCompressor, fwd ({size})", t_s, note=f"plain torch, {torch_threads} threads"))

@@ -40,7 +40,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", 10.0, 16, 1e-4, None, 400, 5, 5, 10, None, None, None, 30, 150, 1.0),
     "cpu": Profile("cpu", 3.0, 16, 1e-4, 300, 10_000, 5, 5, 10, None, None, 30, 5, 10, 0.25),
-    "smoke": Profile("smoke", 1.5, 2, 1e-4, 2, 1, 5, 1, 1, 2, 4, 1, 5, 10, 1.0 / 16),
+    "smoke": Profile("smoke", 2.0, 2, 1e-4, 2, 1, 5, 1, 1, 2, 4, 1, 5, 10, 1.0 / 16),
 }
 
 

@@ -137,7 +137,7 @@ def test_sizes_follow_the_profile():
     assert paper["train"].clip_samples == 441000
     smoke = {s: EffectDataset(src, s, "clipper", profile="smoke") for s in ("train", "valid", "test")}
     assert [len(smoke[s]) for s in ("train", "valid", "test")] == [5 * 86, 1 * 2, 1 * 4]
-    assert smoke["train"].clip_samples == int(1.5 * SR)
+    assert smoke["train"].clip_samples == int(2.0 * SR)
     # Each training track appears repeats_per_track times per epoch.
     ds = EffectDataset(ToySource(lengths=(SR,) * 4), "train", "clipper", clip_samples=1000, repeats=5)
     counts = np.bincount([int(ds.example(i).track[-1]) for i in range(len(ds))])

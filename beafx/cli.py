@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
+
+from .data.base import MissingDependencyError
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -23,35 +26,50 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="beafx", description="Blind estimation of audio effects (beafx).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="beafx", description="Blind estimation of audio effects (beafx).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("bench", help="time the effects and data pipeline against baselines, in one run")
-    p.add_argument("--only", help="comma-separated groups (eq, compressor, data, widgets)")
+    p = sub.add_parser("bench", help="time the effects, data pipeline and training against baselines, in one run")
+    p.add_argument("--only", help="comma-separated groups (" + ", ".join(_bench_groups()) + ")")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke test of the benchmark code)")
     p.add_argument("--json", metavar="PATH", help="also write the lines as JSON")
     p.add_argument("--readme", metavar="PATH", help="replace the table between the bench markers of this file")
     p.set_defaults(func=_cmd_bench)
 
-    for register in _SUBCOMMANDS:
-        register(sub)
+    for module_name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith("beafx"):
+                continue
+            raise
+        module.add_parser(sub)
     return parser
 
 
-def _register_data(sub) -> None:
-    try:
-        from .data.cli import add_parser
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("beafx"):
-            return
-        raise
-    add_parser(sub)
+def _bench_groups() -> list[str]:
+    from .bench import GROUP_MODULES
+
+    return list(GROUP_MODULES)
 
 
-#: Functions that add subcommands owned by other modules (each takes the subparsers object).
-_SUBCOMMANDS = [_register_data]
+#: Modules that own subcommands; each has ``add_parser(subparsers)``.
+SUBCOMMAND_MODULES = [
+    "beafx.data.cli",
+    "beafx.training.cli",
+    "beafx.training.proxy",
+    "beafx.evaluation_cli",
+    "beafx.estimate_cli",
+]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -59,9 +77,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, MissingDependencyError) as err:
         print(f"beafx {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # write errors (unwritable --out, full disk ...)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"beafx {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"beafx {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

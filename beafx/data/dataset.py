@@ -119,16 +119,18 @@ class EffectDataset(Dataset):
     def __len__(self) -> int:
         return self.repeats * self.num_tracks
 
-    def rng(self, index: int) -> np.random.Generator:
-        """The generator of example ``index`` (seeded by seed, split, epoch, index)."""
-        epoch = self.epoch if self.split == "train" else 0
+    def rng(self, index: int, epoch: Optional[int] = None) -> np.random.Generator:
+        """The generator of example ``index`` (seeded by seed, split, epoch, index); ``epoch``
+        defaults to the dataset's (valid/test ignore it)."""
+        epoch = (self.epoch if epoch is None else int(epoch)) if self.split == "train" else 0
         return np.random.default_rng([self.seed, _SPLIT_ID[self.split], epoch, index])
 
-    def example(self, index: int) -> Example:
-        """Example ``index`` with its track name and crop position."""
+    def example(self, index: int, epoch: Optional[int] = None) -> Example:
+        """Example ``index`` (of ``epoch``, default the dataset's) with its track name and crop
+        position. Depends only on (seed, split, epoch, index): safe to call from any worker."""
         if not 0 <= index < len(self):
             raise IndexError(f"example {index} out of range for {len(self)} examples")
-        rng = self.rng(index)
+        rng = self.rng(index, epoch)
         track = index % self.num_tracks
         clip, start = sample_clip(self.source, self.split, track, rng, self.clip_samples, max_tries=self.max_tries)
         q = torch.from_numpy(rng.random(self.chain.num_params).astype(np.float32))

@@ -222,14 +222,82 @@ class _Collector:
         return {k: np.concatenate(v) for k, v in self.values.items()}
 
 
-def _audio_metrics(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    from . import losses
+class TargetMetrics:
+    """The audio metrics of :mod:`beafx.losses` (``mel_loss``, ``mse_y``, ``mrstft`` with
+    ``reduction="none"``) of several estimates against one target batch ``y`` ``(batch,
+    channels, samples)``, the target's spectra computed once and no phase computed (the
+    metrics do not use it). Same definitions (the auraloss settings ``losses.MEL`` and
+    ``losses.MRSTFT``: Hann windows, centred reflect-padded STFT, magnitudes
+    ``sqrt(max(|X|^2, 1e-8))``, Slaney mel filterbank); ``tests/test_evaluation.py`` checks
+    them against :mod:`beafx.losses` to 1e-5."""
 
-    return {
-        "mel": losses.mel_loss(y_hat, y, reduction="none"),
-        "mse_y": losses.mse_y(y_hat, y, reduction="none"),
-        "mrstft": losses.mrstft(y_hat, y, reduction="none"),
-    }
+    def __init__(self, y: torch.Tensor) -> None:
+        from .functional.checks import check_signal
+
+        check_signal(y, what="y")
+        self.b = self._prepare(y)
+        self.mel_fb = _mel_filterbank(self.b.dtype)
+        self.y_mel = self._mel(self.b)
+        self.y_mags = [self._mag(self.b, n, h, w) for n, h, w in _mr_resolutions()]
+
+    @staticmethod
+    def _prepare(x: torch.Tensor) -> torch.Tensor:
+        from .functional.levels import rms_normalize
+
+        return rms_normalize(x.mean(dim=1, keepdim=True))[:, 0]  # (batch, samples)
+
+    @staticmethod
+    def _mag(x: torch.Tensor, n_fft: int, hop: int, win: int, eps: float = 1e-8) -> torch.Tensor:
+        window = torch.hann_window(win, dtype=x.dtype, device=x.device)
+        spec = torch.stft(x, n_fft, hop, win, window, return_complex=True)
+        return torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=eps))
+
+    def _mel(self, x: torch.Tensor) -> torch.Tensor:
+        from .losses import MEL
+
+        mag = self._mag(x, MEL["fft_size"], MEL["hop_size"], MEL["win_length"], MEL["eps"])
+        return torch.log(torch.matmul(self.mel_fb, mag))
+
+    def __call__(self, y_hat: torch.Tensor, *, what: str = "y_hat") -> dict[str, torch.Tensor]:
+        """``{"mel", "mse_y", "mrstft"}``, each ``(batch,)``, for ``y_hat`` (the shape of ``y``)."""
+        from .functional.checks import check_signal
+
+        check_signal(y_hat, what=what)
+        a = self._prepare(y_hat.to(self.b.dtype))
+        if a.shape != self.b.shape:
+            raise ValueError(f"{what} has shape {tuple(y_hat.shape)}; the target has {tuple(self.b.shape)} after mixing to mono")
+        mel = (self._mel(a) - self.y_mel).abs().mean(dim=(1, 2))
+        mse = (a - self.b).square().mean(dim=1)
+        terms = []
+        for (n, h, w), y_mag in zip(_mr_resolutions(), self.y_mags):
+            x_mag = self._mag(a, n, h, w)
+            sc = torch.linalg.vector_norm(y_mag - x_mag, dim=(1, 2)) / torch.linalg.vector_norm(y_mag, dim=(1, 2))
+            log_mag = (torch.log(x_mag) - torch.log(y_mag)).abs().mean(dim=(1, 2))
+            terms.append(sc + log_mag)
+        return {"mel": mel, "mse_y": mse, "mrstft": torch.stack(terms).mean(dim=0)}
+
+
+def _mr_resolutions() -> list[tuple[int, int, int]]:
+    from .losses import MRSTFT
+
+    if MRSTFT.get("w_sc") != 1.0 or MRSTFT.get("w_log_mag") != 1.0 or MRSTFT.get("w_lin_mag", 0.0) or MRSTFT.get("w_phs", 0.0):
+        raise ValueError(f"TargetMetrics implements MR-STFT = spectral convergence + log magnitude; losses.MRSTFT is {MRSTFT}")
+    return list(zip(MRSTFT["fft_sizes"], MRSTFT["hop_sizes"], MRSTFT["win_lengths"]))
+
+
+_MEL_FB: dict = {}
+
+
+def _mel_filterbank(dtype: torch.dtype) -> torch.Tensor:
+    """The Slaney mel filterbank auraloss builds (``librosa.filters.mel``), ``(n_mels, bins)``."""
+    from .losses import MEL
+
+    if dtype not in _MEL_FB:
+        import librosa
+
+        fb = librosa.filters.mel(sr=MEL["sample_rate"], n_fft=MEL["fft_size"], n_mels=MEL["n_mels"])
+        _MEL_FB[dtype] = torch.tensor(fb).to(dtype)
+    return _MEL_FB[dtype]
 
 
 def _run_pass(
@@ -281,10 +349,11 @@ def _run_pass(
                 estimates["mean_q"] = torch.full((x.shape[0], analysis.num_params), 0.5)
             if collectors.get("oracle") is not None:
                 estimates["oracle"] = q
+            target = TargetMetrics(y)
             for name, q_hat in estimates.items():
                 col = collectors[name]
                 y_hat = analysis(x, q_hat)
-                for metric, value in _audio_metrics(y_hat, y).items():
+                for metric, value in target(y_hat, what=f"the {name} estimate's y_hat").items():
                     col.add(metric, value)
                 if col.with_q:
                     col.add("mse_q", losses.mse_q(q_hat, q, reduction="none"))
@@ -294,7 +363,7 @@ def _run_pass(
                     phys = [(s.map_unchecked(qh[:, i]) - s.map_unchecked(qt[:, i])).abs() for i, s in enumerate(specs)]
                     col.abs.append(torch.stack(phys, dim=1).numpy())
             if "xy" in collectors:
-                for metric, value in _audio_metrics(x, y).items():
+                for metric, value in target(x, what="x").items():
                     collectors["xy"].add(metric, value)
             done += x.shape[0]
             if log is not None and done / total >= next_report:

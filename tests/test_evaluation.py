@@ -173,6 +173,23 @@ def test_nulls_where_the_analysis_parameters_are_not_the_synthesis_parameters():
     assert "undefined" in ev.format_table(res)
 
 
+def test_shared_target_metrics_equal_the_losses_module():
+    # evaluation computes the target's spectra once per batch; the values must be beafx.losses'
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randn(3, 2, 20_000, generator=gen)
+    y_hat = y + 0.3 * torch.randn(3, 2, 20_000, generator=gen)
+    y_hat[1] = 0.0  # an all-zero estimate: the guards keep every metric finite
+    got = ev.TargetMetrics(y)(y_hat)
+    from beafx.losses import mrstft
+
+    ref = {"mel": mel_loss(y_hat, y, reduction="none"), "mse_y": mse_y(y_hat, y, reduction="none"),
+           "mrstft": mrstft(y_hat, y, reduction="none")}
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="NaN"):
+        ev.TargetMetrics(y)(torch.full_like(y, float("nan")))
+
+
 # ------------------------------------------------------------------------------ bootstrap
 
 

@@ -187,6 +187,11 @@ class ProxyCompressor(_TCNBase):
     (the shipped weights, :data:`DEFAULT_WEIGHTS`), a path to a weights file or ``None``
     (untrained, for training). ``forward(x, q)``: ``x`` ``(batch, channels, samples)``, ``q``
     ``(batch, 6)`` ordered as :class:`Compressor`'s; channels are linked (one gain for all).
+
+    A proxy built with weights is ``frozen``: its parameters do not require gradients and it stays
+    in eval mode (BatchNorm on its running statistics) whatever ``train()`` says, so it can sit in
+    an analysis chain that a trainer switches to training mode. Set ``frozen = False`` (and
+    ``requires_grad_(True)``) to fine-tune it.
     """
 
     cond_params = (1, 2, 3, 4)  # attack, release, ratio, knee
@@ -195,9 +200,15 @@ class ProxyCompressor(_TCNBase):
     def __init__(self, sample_rate: int = SAMPLE_RATE, weights: WeightsArg = "default") -> None:
         super().__init__(sample_rate=sample_rate)
         self.weights_info: dict[str, Any] = {}
+        self.frozen = weights is not None
         if weights is not None:
             path = DEFAULT_WEIGHTS if str(weights) == "default" else Path(weights)
             self.weights_info = load_weights(self, path)
+            self.requires_grad_(False)
+            self.eval()
+
+    def train(self, mode: bool = True) -> "ProxyCompressor":
+        return super().train(bool(mode) and not self.frozen)
 
     def gain(self, x: Tensor, q: Tensor, *, padding: Optional[PaddingMode] = None) -> Tensor:
         """Gain ``g`` ``(batch, 1, samples)`` in (0, 1), make-up excluded."""
@@ -282,7 +293,9 @@ def read_weights(path: Union[str, os.PathLike]) -> dict[str, Any]:
             )
         raise FileNotFoundError(f"proxy weights file not found: {path}")
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        # TorchVersion (a str) is allowed: early runs recorded torch.__version__ unconverted
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling problem means "not our file"
         raise ValueError(f"{path} is not a beafx proxy weights file ({type(err).__name__}: {err})") from None
     if not isinstance(record, dict) or record.get("format") != WEIGHTS_FORMAT:
@@ -326,6 +339,7 @@ class HybridCompressor(Effect):
     def __init__(self, sample_rate: int = SAMPLE_RATE, weights: WeightsArg = "default") -> None:
         super().__init__(sample_rate=sample_rate)
         self.proxy = ProxyCompressor(sample_rate=sample_rate, weights=weights)
+        self.proxy.frozen = True
         self.proxy.requires_grad_(False)
         self.proxy.eval()
         self.dsp = Compressor(sample_rate=sample_rate)
@@ -347,7 +361,7 @@ class HybridCompressor(Effect):
 
     def apply_normalized(self, x: Tensor, q: Tensor) -> Tensor:
         if self.training:
-            if self.proxy.training:  # someone called proxy.train() directly
+            if self.proxy.training:  # someone unfroze the proxy and called proxy.train()
                 self.proxy.eval()
             return self.proxy.process_normalized(x, q)
         return self.dsp.apply_normalized(x, q)

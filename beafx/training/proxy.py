@@ -351,7 +351,7 @@ def _write_json(path: Path, data: dict) -> None:
 def _hardware() -> dict:
     return {
         "machine": platform.machine(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
@@ -453,6 +453,146 @@ def train_proxy(
     )
 
 
+# ----------------------------------------------------------------------------- evaluation
+def static_compressor(x: Tensor, q: Tensor) -> Tensor:
+    """The floor to beat: :class:`Compressor`'s static curve on the instantaneous linked level
+    (no attack or release), ``x`` ``(batch, channels, samples)``, ``q`` ``(batch, 6)``."""
+    from ..effects import Compressor
+    from ..functional.compressor import gain_computer, linked_level_db
+
+    p = Compressor().physical(q.double())
+    level = linked_level_db(x.double())
+    reduction = level - gain_computer(level, threshold_db=p["threshold_db"], ratio=p["ratio"], knee_db=p["knee_db"])
+    gain = torch.pow(10.0, (p["makeup_db"][:, None] - reduction) / 20.0)
+    return (x.double() * gain[:, None, :]).to(x.dtype)
+
+
+def check_set(n_clips: int = 4, seconds: float = 4.0, seed: int = 1234) -> tuple[Tensor, Tensor]:
+    """A fixed synthetic test set ``(x (n, 1, samples), q (n, 6))`` needing no data source: noise
+    bursts with random levels (every 100 ms) and exponential decays (30 ms) over a quiet tone,
+    DC-free and peak-normalised, make-up 0 dB. The shipped weights record their MAE on it."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(round(seconds * SAMPLE_RATE))
+    hop = int(0.1 * SAMPLE_RATE)
+    frames = -(-n // hop)
+    level = 0.05 + 0.95 * torch.rand(n_clips, 1, frames, generator=g, dtype=torch.float64)
+    env = level.repeat_interleave(hop, dim=-1)[..., :n]
+    t = torch.arange(n, dtype=torch.float64)
+    decay = torch.exp(-(t % hop) / (0.03 * SAMPLE_RATE))
+    tone = 0.01 * torch.sin(2 * math.pi * 110.0 * t / SAMPLE_RATE)
+    x = normalize_0dbfs(env * decay * torch.randn(n_clips, 1, n, generator=g, dtype=torch.float64) + tone).float()
+    q = torch.rand(n_clips, 6, generator=g)
+    q[:, 5] = 0.0
+    return x, q
+
+
+def check_mae(model: ProxyCompressor, x: Optional[Tensor] = None, q: Optional[Tensor] = None) -> float:
+    """MAE of ``model`` against :class:`Compressor` on :func:`check_set` (whole clips from onset)."""
+    from ..effects import Compressor
+
+    if x is None or q is None:
+        x, q = check_set()
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        y_np = model(x, q)
+        y = Compressor()(x, q)
+    model.train(was)
+    return float(mae(y_np, y).mean())
+
+
+def evaluate_proxy(
+    model: Optional[_TCNBase] = None,
+    *,
+    source: str = "synthetic",
+    split: str = "test",
+    n_clips: int = 20,
+    seconds: float = 10.0,
+    onset_seconds: float = 3.0,
+    seed: int = 0,
+    batch_size: int = 4,
+) -> dict[str, Any]:
+    """Issue 9's accuracy of ``model`` (default: the shipped proxy) against :class:`Compressor`.
+
+    ``n_clips`` crops of ``seconds`` from ``split`` of ``source``, DC-free and peak-normalised
+    (no EQ), ``q ~ U(0, 1)`` with make-up 0 dB. Returns means (and medians) of: ``mae`` over
+    every sample after the first :data:`RECEPTIVE_FIELD` (warm-up excluded); ``mae_onset`` over
+    the first ``onset_seconds`` (the same as clips of that length from their onset, by
+    causality); ``esr``; ``gain_error_db`` (mean ``|gain_np - gain_dsp|`` in dB after the
+    warm-up, :class:`ProxyCompressor` only); the same MAE for the dry input (``dry_mae``) and
+    the static-curve-only compressor (``static_mae``); and per clip ``q`` and MAE (``clips``),
+    worst first, for maps of the error over the parameter space."""
+    from ..effects import Compressor
+
+    model = ProxyCompressor() if model is None else model
+    n = int(round(seconds * SAMPLE_RATE))
+    if n <= RECEPTIVE_FIELD:
+        raise ValueError(f"seconds must exceed the receptive field ({RECEPTIVE_FIELD / SAMPLE_RATE:.2f} s), got {seconds}")
+    onset = int(round(onset_seconds * SAMPLE_RATE))
+    examples = ProxyExamples(source, split, clip_samples=n, batch_size=batch_size, seed=seed, eq_probability=0.0)
+    dsp = Compressor()
+    was = model.training
+    model.eval()
+    rows: dict[str, list[Tensor]] = {k: [] for k in ("mae", "mae_onset", "esr", "gain_error_db", "dry_mae", "static_mae", "q")}
+    skip = RECEPTIVE_FIELD
+    with torch.no_grad():
+        for key in range(-(-n_clips // batch_size)):
+            x, q, y = examples.batch(10_000 + key)
+            y_np = model(x, q)
+            rows["mae"].append(mae(y_np, y, skip=skip))
+            rows["mae_onset"].append(mae(y_np[..., :onset], y[..., :onset]))
+            rows["esr"].append(esr(y_np, y, skip=skip))
+            rows["dry_mae"].append(mae(x, y, skip=skip))
+            rows["static_mae"].append(mae(static_compressor(x, q), y, skip=skip))
+            rows["q"].append(q)
+            if isinstance(model, ProxyCompressor):
+                gr_np = model.gain_reduction_db(x, q)[..., skip:]
+                gr_dsp = dsp.gain_reduction_db(x, q)[..., skip:].to(gr_np.dtype)
+                rows["gain_error_db"].append((gr_np - gr_dsp).abs().mean(dim=-1))
+    model.train(was)
+    out: dict[str, Any] = {"source": source, "split": split, "n_clips": n_clips, "seconds": seconds,
+                           "onset_seconds": onset_seconds, "seed": seed, "model": type(model).__name__}
+    for k, v in rows.items():
+        if k == "q" or not v:
+            continue
+        t = torch.cat(v)[:n_clips].double()
+        out[k] = float(t.mean())
+        out[f"{k}_median"] = float(t.median())
+    q_all, mae_all = torch.cat(rows["q"])[:n_clips], torch.cat(rows["mae"])[:n_clips]
+    names = [s.name for s in dsp.param_specs]
+    order = torch.argsort(mae_all, descending=True)
+    out["clips"] = [{"mae": float(mae_all[i]), **{nm: round(float(q_all[i, j]), 4) for j, nm in enumerate(names)}}
+                    for i in order.tolist()]
+    return out
+
+
+def export_weights(run_dir: Union[str, os.PathLike], out_path: Union[str, os.PathLike] = DEFAULT_WEIGHTS,
+                   *, metrics: Optional[dict] = None) -> Path:
+    """Copy a run's exported weights to ``out_path`` (default: the shipped file), recording its
+    config, training time, hardware, check-set MAE (:func:`check_mae`) and ``metrics``; write
+    ``<name>.json`` (the same record, readable) and ``<name>_curve.csv`` beside it."""
+    import shutil
+
+    from ..effects.proxy import load_weights, read_weights
+
+    run_dir = Path(run_dir)
+    src = run_dir / "np_compressor.pt"
+    record = read_weights(src)
+    model = ProxyCompressor(weights=None)
+    info = load_weights(model, src)
+    info["check_mae"] = check_mae(model)
+    info["check_set"] = "beafx.training.proxy.check_set() (4 x 4 s, seed 1234), whole clips from onset"
+    if metrics:
+        info["metrics"] = metrics
+    out_path = Path(out_path)
+    save_weights(model, out_path, **info)
+    _write_json(out_path.with_suffix(".json"), {"sample_rate": record["sample_rate"],
+                                                "param_specs": record["param_specs"], **info})
+    if (run_dir / "curve.csv").exists():
+        shutil.copyfile(run_dir / "curve.csv", out_path.with_name(out_path.stem + "_curve.csv"))
+    return out_path
+
+
 # ----------------------------------------------------------------------------- CLI
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
@@ -467,6 +607,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, max_hours=args.max_hours, devices=devices, accelerator=args.accelerator,
     )
     print(json.dumps(asdict(result), indent=2))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ..effects.proxy import TCNCompressor
+
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    kind = "proxy"
+    if args.weights and args.weights != "default":
+        from ..effects.proxy import read_weights
+
+        kind = read_weights(args.weights)["kind"]
+    model = ProxyCompressor(weights=args.weights or "default") if kind == "proxy" else TCNCompressor(weights=args.weights)
+    results = [evaluate_proxy(model, source=s.strip(), split=args.split, n_clips=args.clips, seconds=args.seconds,
+                              seed=args.seed) for s in args.source.split(",")]
+    keys = ("mae", "mae_median", "mae_onset", "esr", "gain_error_db", "dry_mae", "static_mae")
+    for r in results:
+        print(f"{r['source']} ({r['split']}, {r['n_clips']} x {r['seconds']:g} s): "
+              + ", ".join(f"{k} {r[k]:.5f}" for k in keys if k in r))
+        worst = r["clips"][0]
+        print("  worst clip: " + ", ".join(f"{k} {v:.4g}" for k, v in worst.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -486,6 +651,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--devices", default="auto", help="Lightning devices (default: auto)")
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
     p.set_defaults(func=_cmd_train)
+
+    e = subparsers.add_parser("eval-proxy", help="accuracy of the neural proxy against the DSP compressor (issue 9)")
+    e.add_argument("--weights", default="default", help="weights file (default: the shipped proxy)")
+    e.add_argument("--source", default="synthetic", help="data source(s), comma-separated, each evaluated alone")
+    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    e.add_argument("--clips", type=int, default=20)
+    e.add_argument("--seconds", type=float, default=10.0)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    e.set_defaults(func=_cmd_eval)
 
 
 if __name__ == "__main__":  # python -m beafx.training.proxy train-proxy ...

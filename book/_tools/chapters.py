@@ -239,7 +239,8 @@ def _on_page(app, pagename, templatename, context, doctree) -> None:
 def _on_config(app, config) -> None:
     if not published():
         options = dict(config.html_theme_options or {})
-        options.setdefault("announcement", BANNER)
+        if not options.get("announcement"):  # html.announcement of _config.yml wins
+            options["announcement"] = BANNER
         config.html_theme_options = options
 
 

@@ -210,7 +210,8 @@ def test_the_built_pages_say_once_published():
     if chapters.published():
         assert "once published" not in text
     else:
-        assert "Colab (once published)" in text and "bd-header-announcement" in text and "once published" in text
+        assert "Colab (once published)" in text and "bd-header-announcement" in text, \
+            f"{html.name}: no 'once published' Colab button or banner (a build older than book/_tools/chapters.py?)"
 
 
 # --------------------------------------------------------------------------- the cell in a real kernel

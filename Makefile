@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.beafx-installed
 
-.PHONY: venv test book book-clean bench clean debian-music
+.PHONY: venv test test-colab test-live book book-clean bench clean debian-music
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Part of `make test`, alone: a chapter run as on Colab (a venv over .venv's packages, beafx
+# pip-installed from this clone), and the chapters' sliders dragged in JupyterLab + chromium.
+test-colab: $(STAMP)
+	$(PY) -m pytest tests/test_colab.py
+
+test-live: $(STAMP)
+	$(PY) -m pytest tests/test_book_live.py
 
 # With CI=true every Sphinx warning fails the book (a chapter that writes to stderr, a broken
 # {src} link, ...); --keep-going lists them all first. Same book either way.

@@ -252,17 +252,17 @@ class Estimator:
                 "zero-padded to one window"
             )
         starts = window_starts(x.shape[1], self.window)
-        frames = torch.stack([x[:, s : s + self.window] for s in starts])  # (W, channels, window)
-        loud = frames.abs().amax(dim=(1, 2)) >= SILENT_PEAK
-        skipped = int((~loud).sum())
-        if skipped == len(starts):
+        loud = [s for s in starts if float(x[:, s : s + self.window].abs().max()) >= SILENT_PEAK]
+        skipped = len(starts) - len(loud)
+        if not loud:
             raise ValueError("the audio is digitally silent (every window's peak is below 1e-5)")
         if skipped:
             notes.append(f"{skipped} of {len(starts)} windows are digitally silent and were skipped")
-        frames = frames[loud]
         self.model.network.eval()
-        q_windows = torch.cat([self.model.predict(frames[i : i + WINDOW_BATCH]).float().cpu() for i in range(0, len(frames), WINDOW_BATCH)])
-        q_windows = q_windows.clamp(0.0, 1.0)
+        q_windows = torch.cat([
+            self.model.predict(torch.stack([x[:, s : s + self.window] for s in loud[i : i + WINDOW_BATCH]])).float().cpu()
+            for i in range(0, len(loud), WINDOW_BATCH)
+        ]).clamp(0.0, 1.0)
         q = torch.quantile(q_windows.double(), 0.5, dim=0).float()
         return Estimate(
             q=q,
@@ -273,7 +273,7 @@ class Estimator:
             sample_rate=original_rate,
             channels=int(x.shape[0]),
             seconds=float(seconds),
-            windows=int(len(frames)),
+            windows=len(loud),
             window_seconds=self.window / SAMPLE_RATE,
             hop_seconds=(self.window // 2) / SAMPLE_RATE,
             padded=padded,

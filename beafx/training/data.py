@@ -58,7 +58,7 @@ class TrainStream(Dataset):
 class StepSampler(Sampler[int]):
     """Global example indices for steps ``start_step .. total_steps - 1``; with ``world_size``
     ranks, rank ``rank`` takes its contiguous share of each batch. ``start_step`` is set when a
-    run resumes."""
+    run resumes; ``len()`` stays the whole run's (see ``__len__``)."""
 
     def __init__(self, batch_size: int, total_steps: int, *, rank: int = 0, world_size: int = 1) -> None:
         if batch_size % world_size:
@@ -73,7 +73,9 @@ class StepSampler(Sampler[int]):
         self.start_step = 0
 
     def __len__(self) -> int:
-        return max(0, self.total_steps - self.start_step) * self.per_rank
+        # The whole run's length, also when resumed: Lightning counts the restored steps as
+        # already fetched and expects the loader to deliver the rest.
+        return self.total_steps * self.per_rank
 
     def __iter__(self) -> Iterator[int]:
         for step in range(self.start_step, self.total_steps):

@@ -108,6 +108,19 @@ def test_valid_padding_equals_the_tail_of_the_padded_path():
         m(x[..., :1000], q, padding="valid")
 
 
+@pytest.mark.parametrize("dilation", [1, 7, 100, 3000])
+def test_folded_dilated_conv_equals_conv1d(dilation):
+    from beafx.effects.proxy import dilated_conv
+
+    g = torch.Generator().manual_seed(dilation)
+    x = torch.randn(2, 3, 12 * dilation + 37, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 3, 13, generator=g, dtype=torch.float64)
+    ref = torch.nn.functional.conv1d(x, w, dilation=dilation)
+    out = dilated_conv(x, w, dilation)
+    assert out.shape == ref.shape
+    assert torch.allclose(out, ref, rtol=0, atol=1e-12)
+
+
 def test_block_constant_matches_a_constant_input():
     m = _proxy()
     cond = m.condition(_q(2))

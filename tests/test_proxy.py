@@ -349,3 +349,12 @@ def test_training_batches_are_normalised_and_reproducible():
     assert float(x.double().mean(dim=-1).abs().max()) < 1e-6
     assert bool((q[:, 5] == 0).all())
     assert torch.allclose(y, Compressor()(x, q))
+
+
+def test_bench_quick_path_runs():
+    from beafx.bench.proxy import run
+
+    lines = run(True)
+    names = [ln.name for ln in lines]
+    assert any("fwd+bwd to q only" in n for n in names) and any("DSP Compressor" in n for n in names)
+    assert all(ln.seconds is not None and ln.seconds > 0 for ln in lines)

@@ -1,6 +1,7 @@
 """``beafx data``: listening files, printed statistics, errors and exit codes; the bench line."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,85 @@ def test_statistics_without_listening_for_a_folder_source(tmp_path, capsys):
 def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
     assert main(["data", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def _beafx_data(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``beafx data ARGV`` in a fresh process (a traceback would show on its stderr)."""
+    return subprocess.run([sys.executable, "-m", "beafx.cli", "data", *argv], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def _assert_one_line_exit_2(result: subprocess.CompletedProcess, *needles: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    assert lines[0].startswith("beafx data: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+LISTEN = ["--source", "synthetic", "--clips", "1", "--clip-seconds", "0.5", "--chain", "clipper", "--listen"]
+
+
+def test_listen_into_a_missing_folder_is_a_one_line_error(tmp_path):
+    out = tmp_path / "no" / "such" / "folder" / "out.wav"
+    _assert_one_line_exit_2(_beafx_data(*LISTEN, str(out)), f"cannot write {out}", "does not exist")
+    assert not out.parent.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_listen_into_a_read_only_folder_is_a_one_line_error(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = _beafx_data(*LISTEN, str(folder / "out.wav"))
+    finally:
+        folder.chmod(0o755)
+    _assert_one_line_exit_2(result, f"cannot write {folder / 'out.wav'}: Permission denied")
+    assert not any(folder.iterdir())
+
+
+def test_listen_onto_a_folder_is_a_one_line_error(tmp_path):
+    (tmp_path / "out.wet.wav").mkdir()  # the second file's name is taken by a folder
+    _assert_one_line_exit_2(_beafx_data(*LISTEN, str(tmp_path / "out.wav")),
+                            f"cannot write {tmp_path / 'out.wet.wav'}: it is a folder")
+
+
+def test_a_write_that_fails_after_the_early_checks_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import beafx.data.cli as data_cli
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "out.wav"
+    monkeypatch.setattr(data_cli, "_check_writable", lambda out: None)  # as if the folder vanished meanwhile
+    assert main(["data", *LISTEN, str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"beafx data: error: cannot write {out}: Not a directory"]
+
+
+def test_an_unwritable_cache_is_a_one_line_error(tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(str(music / "t.wav"), np.zeros((SR, 1), dtype=np.float32) + 0.1, SR)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache cannot be made below a file")
+    result = _beafx_data("--source", f"folder:{music}", "--clips", "1", env={"BEAFX_CACHE": str(blocker / "cache")})
+    _assert_one_line_exit_2(result, "cannot write", "set BEAFX_CACHE to a writable folder")
+
+
+def test_write_audio_reports_the_reason_and_writes_wav_and_flac(tmp_path):
+    from beafx.data.cli import write_audio
+
+    taken = tmp_path / "taken.wav"
+    taken.mkdir()
+    with pytest.raises(OSError, match=r"^cannot write .*taken\.wav: Is a directory$"):
+        write_audio(taken, np.zeros(10, dtype=np.float32), SR)
+    for name in ("ok.wav", "ok.flac"):
+        write_audio(tmp_path / name, np.full(100, 0.25, dtype=np.float32), SR)
+        data, rate = sf.read(str(tmp_path / name))
+        assert rate == SR and data.shape == (100,) and np.allclose(data, 0.25, atol=1e-4)
+    assert sf.info(str(tmp_path / "ok.flac")).format == "FLAC"
 
 
 def test_unparseable_arguments_exit_non_zero():

@@ -175,10 +175,72 @@ def test_tiny_folders_still_get_every_split_with_a_warning():
     assert sorted(len(v) for v in out.values()) == [1, 1, 1]
 
 
-def test_an_unreadable_audio_file_is_named_in_the_error(tmp_path):
+def _bad_files(root: Path) -> list[str]:
+    """A truncated wav (header cut before its data), random bytes named .wav and a text file
+    named .mp3, next to whatever ``root`` holds; returns their relative names."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sub").mkdir(exist_ok=True)
+    good = root / "sub" / "whole.wav"
+    sf.write(str(good), _tone(0.5, SR, 2, 220.0, 7), SR)
+    (root / "truncated.wav").write_bytes(good.read_bytes()[:30])
+    (root / "sub" / "garbage.wav").write_bytes(np.random.default_rng(1).bytes(5000))
+    (root / "readme.mp3").write_text("these are the liner notes, not an mp3\n" * 20)
+    good.unlink()
+    return ["truncated.wav", "sub/garbage.wav", "readme.mp3"]
+
+
+def _unreadable_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if "cannot be read" in str(w.message)]
+
+
+def test_unreadable_files_are_skipped_with_one_warning_that_lists_them(tmp_path):
+    root = tmp_path / "music"
+    bad = _bad_files(root)
+    sf.write(str(root / "good.wav"), _tone(1.0, SR, 1, 440.0, 3), SR)
+    with pytest.warns(UserWarning) as record:
+        src = open_source(f"folder:{root}")
+    messages = _unreadable_warnings(record)
+    assert len(messages) == 1, messages
+    assert "skipped 3 of 4 audio files" in messages[0] and str(root) in messages[0]
+    for name in bad:
+        assert f"  {name}: " in messages[0], name
+    assert "good.wav" not in messages[0]
+    assert [t.name for s in SPLITS for t in src.tracks(s)] == ["good.wav"]
+    split = next(s for s in SPLITS if src.tracks(s))
+    assert src.tracks(split)[0].num_samples == SR
+    np.testing.assert_allclose(src.read(split, 0, 0, 100), _tone(1.0, SR, 1, 440.0, 3)[:100, 0], atol=1e-4)
+    # the truncated file's reason is libsndfile's, the others say they are not audio it can decode
+    assert "truncated.wav: Error in WAV file" in messages[0] and "readme.mp3: not audio" in messages[0]
+
+
+def test_a_folder_with_no_readable_file_names_the_folder(tmp_path):
+    root = tmp_path / "music"
+    _bad_files(root)
+    with pytest.raises(ValueError, match=rf"none of the 3 audio files under {root} can be read") as info:
+        open_source(f"folder:{root}")
+    assert "\n" not in str(info.value) and "readme.mp3" in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_a_file_without_read_permission_is_skipped(tmp_path):
     root = _music_folder(tmp_path / "music", n=4)
-    (root / "broken.mp3").write_bytes(b"this is not an mp3 file at all" * 10)
-    with pytest.raises(ValueError, match="broken.mp3"):
+    locked = root / "locked.wav"
+    sf.write(str(locked), _tone(0.5, SR, 1, 330.0, 5), SR)
+    locked.chmod(0)
+    try:
+        with pytest.warns(UserWarning, match="locked.wav: Permission denied"):
+            src = FolderSource(root)
+    finally:
+        locked.chmod(0o644)
+    assert sum(len(src.tracks(s)) for s in SPLITS) == 4
+
+
+def test_an_unwritable_cache_is_an_error_not_a_skipped_file(tmp_path, monkeypatch):
+    root = _music_folder(tmp_path / "music", n=3)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache folder cannot be made below a file")
+    monkeypatch.setenv("BEAFX_CACHE", str(blocker / "cache"))
+    with pytest.raises(OSError, match=r"^cannot write .*: Not a directory; set BEAFX_CACHE to a writable folder"):
         open_source(f"folder:{root}")
 
 

@@ -36,6 +36,24 @@ _BLOCK = 1 << 20
 Decoder = Callable[[], tuple[np.ndarray, int]]
 
 
+class UnreadableAudio(ValueError):
+    """An audio file that cannot be decoded (missing, unreadable, corrupt, not audio, empty).
+
+    ``path`` is the file and ``reason`` says why, without the path (for lists of files)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read audio file {path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+def cannot_write(path: Path, err: BaseException, hint: str = "") -> OSError:
+    """A one-line ``OSError("cannot write PATH: reason[; hint]")`` for a failed write (the CLI
+    prints it as it is); ``err`` is the original error (an ``OSError`` gives its ``strerror``)."""
+    reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return OSError(f"cannot write {path}: {reason}" + (f"; {hint}" if hint else ""))
+
+
 def cache_root() -> Path:
     """``$BEAFX_CACHE`` or ``~/.cache/beafx``."""
     raw = os.environ.get("BEAFX_CACHE")
@@ -58,7 +76,10 @@ def check_outside(folder: Path) -> None:
 
 
 def _key(path: Path) -> str:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise UnreadableAudio(path, err.strerror or str(err)) from err
     text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{SAMPLE_RATE}|v{CACHE_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -93,18 +114,36 @@ def resampled_length(frames: int, rate: int, target: int = SAMPLE_RATE) -> int:
 def decode_file(path: Path) -> tuple[np.ndarray, int]:
     """Decode an audio file with soundfile, mixed down to mono block by block:
     ``(float32 (samples,), sample_rate)``. Raises ``ValueError`` naming the file if it cannot
-    be read."""
+    be read (:class:`UnreadableAudio`, a ``ValueError``)."""
     import soundfile as sf
 
     try:
         with sf.SoundFile(str(path)) as fh:
             rate = fh.samplerate
             blocks = [to_mono(b) for b in fh.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True)]
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise ValueError(f"cannot read audio file {path}: {err}") from err
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as err:
+        raise UnreadableAudio(path, _os_reason(path) or _decoder_reason(err)) from err
     if not blocks:
-        raise ValueError(f"audio file {path} contains no samples")
+        raise UnreadableAudio(path, "it contains no samples")
     return np.concatenate(blocks), rate
+
+
+def _os_reason(path: Path) -> Optional[str]:
+    """Why the OS cannot open ``path`` for reading (libsndfile only says "System error"), or None."""
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as err:
+        return err.strerror or str(err)
+
+
+def _decoder_reason(err: BaseException) -> str:
+    """libsndfile's reason without the path; for data it does not recognise, libsndfile 1.2
+    says "File does not exist or is not a regular file" (the OS opened it fine)."""
+    text = getattr(err, "error_string", None) or str(err)
+    if "does not exist" in text:
+        return "not audio that libsndfile can decode (format not recognised, or the file is damaged)"
+    return text
 
 
 @dataclass(frozen=True)
@@ -126,31 +165,40 @@ class CachedAudio:
 
 
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    os.close(fd)
+    """Write ``target`` through a temporary file in its folder; a failure raises a one-line
+    ``OSError`` (:func:`cannot_write`) that says how to move the cache."""
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        os.close(fd)
         write(Path(tmp))
         os.replace(tmp, target)
+    except OSError as err:
+        raise cannot_write(target, err, "set BEAFX_CACHE to a writable folder with free space") from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
 def cached(path: Path, decoder: Optional[Decoder] = None) -> CachedAudio:
     """The cache entry of audio file ``path``, decoding it first if needed (``decoder``
-    defaults to :func:`decode_file`)."""
+    defaults to :func:`decode_file`). Raises :class:`UnreadableAudio` for a file that cannot be
+    decoded and a one-line ``OSError`` when the cache cannot be written."""
     path = Path(path)
     key = _key(path)
     folder = audio_cache_dir()
     npy, meta = folder / f"{key}.npy", folder / f"{key}.json"
     if meta.exists() and npy.exists():
-        record = json.loads(meta.read_text())
-        return CachedAudio(npy, int(record["num_samples"]), float(record["scale"]))
+        try:
+            record = json.loads(meta.read_text())
+            return CachedAudio(npy, int(record["num_samples"]), float(record["scale"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged record (e.g. a full disk): decode again and replace it
     audio, rate = decoder() if decoder is not None else decode_file(path)
     mono = resample(to_mono(audio), int(rate))
     if mono.size == 0:
-        raise ValueError(f"audio file {path} contains no samples")
+        raise UnreadableAudio(path, "it contains no samples")
     peak = float(np.max(np.abs(mono)))
     scale = peak / 32767.0 if peak > 0 else 1.0
     ints = np.clip(np.round(mono / scale), -32767, 32767).astype(np.int16)

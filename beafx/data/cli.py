@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,8 +53,41 @@ def _check_args(args: argparse.Namespace) -> None:
         out = Path(args.listen)
         if out.suffix.lower() not in (".wav", ".flac"):
             raise ValueError(f"--listen needs a .wav or .flac file name, got {args.listen!r}")
-        if not out.parent.exists():
-            raise FileNotFoundError(f"--listen: folder {out.parent} does not exist")
+        _check_writable(out)
+        _check_writable(wet_path(out))
+
+
+def _check_writable(out: Path) -> None:
+    """Fail early, before drawing examples, when ``out`` clearly cannot be written (the write
+    itself is still checked: permissions can change, and root passes ``os.access``)."""
+    folder = out.parent
+    if not folder.exists():
+        raise FileNotFoundError(f"--listen: cannot write {out}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OSError(f"--listen: cannot write {out}: {folder} is not a folder")
+    if out.is_dir():
+        raise OSError(f"--listen: cannot write {out}: it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise OSError(f"--listen: cannot write {out}: Permission denied")
+
+
+def write_audio(out: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write ``audio`` to ``out`` (format from the suffix); any failure raises a one-line
+    ``OSError("cannot write OUT: reason")`` and leaves no partial file behind."""
+    import soundfile as sf
+
+    from .cache import cannot_write
+
+    try:
+        fh = open(out, "wb")  # the OS's reason on failure (libsndfile only says "System error")
+    except OSError as err:
+        raise cannot_write(out, err) from err
+    try:
+        with fh:
+            sf.write(fh, audio, sample_rate, format=out.suffix[1:].upper())
+    except (OSError, sf.SoundFileError, RuntimeError) as err:
+        out.unlink(missing_ok=True)
+        raise cannot_write(out, err) from err
 
 
 def wet_path(out: Path) -> Path:
@@ -70,8 +104,9 @@ def _concat(clips: list[np.ndarray], sample_rate: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The ``beafx data`` command."""
-    import soundfile as sf
+    """The ``beafx data`` command. Bad arguments, missing or unreadable data, and files or a
+    cache that cannot be written raise ``ValueError`` / ``OSError`` with a one-line message
+    (``cannot write PATH: reason``), which :func:`beafx.cli.main` prints with exit code 2."""
     import torch
 
     from ..profiles import get_profile
@@ -114,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
         for ex in examples:
             y = ex.y[0].numpy()
             wet_clips.append(y / max(float(np.max(np.abs(y))), 1e-8))
-        sf.write(str(out), dry, source.sample_rate)
-        sf.write(str(wet_path(out)), _concat(wet_clips, source.sample_rate), source.sample_rate)
+        write_audio(out, dry, source.sample_rate)
+        write_audio(wet_path(out), _concat(wet_clips, source.sample_rate), source.sample_rate)
         print(f"\nwrote {out} (dry) and {wet_path(out)} (wet, each clip peak-normalised for listening); "
               f"{len(examples)} clips separated by {GAP_SECONDS} s of silence. Parameters of each wet clip:")
         for k, ex in enumerate(examples):

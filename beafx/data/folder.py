@@ -5,7 +5,9 @@ Files ending in ``.wav .flac .ogg .opus .mp3`` (any case, in sub-folders too) ar
 files are ignored. Each file goes to train, valid or test by a seeded hash of its path
 relative to the folder, with the proportions of MUSDB18 (86/14/50): the split of a file never
 changes when files are added or removed. Every file is decoded once into the mono 44.1 kHz
-cache (:mod:`beafx.data.cache`) and crops are read from there by random access.
+cache (:mod:`beafx.data.cache`) and crops are read from there by random access. Files that
+cannot be decoded (corrupt, truncated, not audio, unreadable) are skipped with one warning
+that lists them; only a folder with no readable file is an error.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .base import OFFICIAL_COUNTS, SPLITS, Source, Track, check_split
-from .cache import CachedAudio, cached, check_outside
+from .cache import CachedAudio, UnreadableAudio, cached, check_outside
 
 #: File name endings read by folder sources.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".opus", ".mp3")
@@ -107,14 +109,8 @@ class FolderSource(Source):
             raise ValueError(
                 f"{self.spec}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {', '.join(map(str, self.roots))}"
             )
+        files, self._entries = self._decode(files, progress)
         names = [n for n, _ in files]
-        self._entries: list[CachedAudio] = []
-        for i, (name, path) in enumerate(files):
-            if progress and sys.stderr.isatty():
-                print(f"\r{self.spec}: decoding into the cache {i + 1}/{len(files)}", end="", file=sys.stderr)
-            self._entries.append(cached(path))
-        if progress and sys.stderr.isatty():
-            print(file=sys.stderr)
         self._paths = [p for _, p in files]
         groups = [key(n) for n in names]
         unique = sorted(set(groups))
@@ -124,6 +120,32 @@ class FolderSource(Source):
             s: [Track(names[i], self._entries[i].num_samples) for i in self._index[s]] for s in SPLITS
         }
         self._mmaps: dict[int, np.ndarray] = {}
+
+    def _decode(self, files: list[tuple[str, Path]], progress: bool) -> tuple[list[tuple[str, Path]], list[CachedAudio]]:
+        """Cache every file; skip the unreadable ones with one warning that lists them, and
+        raise ``ValueError`` naming the folder when none is readable."""
+        kept: list[tuple[str, Path]] = []
+        entries: list[CachedAudio] = []
+        skipped: list[str] = []
+        for i, (name, path) in enumerate(files):
+            if progress and sys.stderr.isatty():
+                print(f"\r{self.spec}: decoding into the cache {i + 1}/{len(files)}", end="", file=sys.stderr)
+            try:
+                entries.append(cached(path))
+            except UnreadableAudio as err:  # cache write errors (OSError) are not the file's fault
+                skipped.append(f"  {name}: {err.reason}")
+                continue
+            kept.append((name, path))
+        if progress and sys.stderr.isatty():
+            print(file=sys.stderr)
+        folders = ", ".join(map(str, self.roots))
+        if not kept:
+            shown = "; ".join(s.strip() for s in skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+            raise ValueError(f"{self.spec}: none of the {len(files)} audio files under {folders} can be read ({shown})")
+        if skipped:
+            warnings.warn(f"{self.spec}: skipped {len(skipped)} of {len(files)} audio files under {folders} that "
+                          "cannot be read:\n" + "\n".join(skipped), stacklevel=3)
+        return kept, entries
 
     def tracks(self, split: str) -> list[Track]:
         return self._tracks[check_split(split)]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..functional.checks import check_signal
+from ..functional.checks import check_sample_rate, check_signal
 from ..params import ParamSpec, check_unit_interval
 
 
@@ -43,9 +43,7 @@ class Effect(nn.Module):
 
     def __init__(self, sample_rate: int = 44100) -> None:
         super().__init__()
-        if not isinstance(sample_rate, (int, float)) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive number, got {sample_rate!r}")
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = int(check_sample_rate(sample_rate, owner=type(self).__name__, whole=True))
 
     @classmethod
     def accepted_options(cls) -> set[str]:

@@ -1,7 +1,9 @@
 """Memoryless clippers: parametric (tanh/cubic/hard), Taylor and Chebyshev (book chapter 06).
 
 Shapes: ``x`` is any tensor (usually ``(batch, channels, samples)``); per-example
-parameters are floats or ``(batch,)`` tensors, broadcast over the remaining axes.
+parameters are floats or ``(batch,)`` tensors, broadcast over the remaining axes
+(:func:`beafx.functional.checks.as_batch_param`: NaN/Inf, or a hardness outside [0, 2], raise
+``ValueError``).
 Follows the authors' code where the paper has typos (AUTHORS_CODE.md 2.6-2.7, 9).
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Union
 import torch
 from torch import Tensor
 
+from .checks import as_batch_param
 from .levels import db_to_amplitude, peak, remove_dc
 
 Param = Union[float, Tensor]
@@ -18,15 +21,15 @@ Param = Union[float, Tensor]
 #: Where the cubic curve x - 4x^3/27 reaches +-1 with zero slope.
 CUBIC_KNEE = 1.5
 
+#: The hardness of eq. 1 blends tanh (0), cubic (1) and hard (2) clipping: values in [0, 2].
+HARDNESS = dict(minimum=0.0, maximum=2.0)
 
-def _per_example(p: Param, x: Tensor) -> Tensor:
-    """A float or ``(batch,)`` tensor -> a tensor broadcastable against ``x`` (batch first)."""
-    p = torch.as_tensor(p, dtype=x.dtype, device=x.device)
-    if p.dim() == 0:
-        return p
-    if p.dim() != 1 or p.shape[0] != x.shape[0]:
-        raise ValueError(f"per-example parameter must be a float or a (batch,) tensor with batch {x.shape[0]}; got shape {tuple(p.shape)}")
-    return p.reshape((-1,) + (1,) * (x.dim() - 1))
+
+def _per_example(p: Param, x: Tensor, name: str, **bounds: float) -> Tensor:
+    """A float or ``(batch,)`` tensor -> a tensor in ``x``'s dtype and device, broadcastable
+    against ``x`` (batch first); NaN/Inf and values outside ``bounds`` are rejected."""
+    return as_batch_param(p, name=name, batch=x.shape[0] if x.dim() else 1, dtype=x.dtype, device=x.device,
+                          ndim=x.dim(), **bounds)
 
 
 def hard_clip(x: Tensor) -> Tensor:
@@ -47,7 +50,8 @@ def cubic_clip(x: Tensor) -> Tensor:
 
 def soft_clip_curve(x: Tensor, hardness: Param) -> Tensor:
     """Eq. 1: blend tanh (h = 0) -> cubic (h = 1) -> hard (h = 2); ``hardness`` in [0, 2]."""
-    h = hardness if isinstance(hardness, Tensor) and hardness.dim() == x.dim() else _per_example(hardness, x)
+    h = hardness if isinstance(hardness, Tensor) and hardness.dim() == x.dim() else _per_example(
+        hardness, x, "hardness", **HARDNESS)
     cubic = cubic_clip(x)
     soft = (1.0 - h) * torch.tanh(x) + h * cubic
     hard = (2.0 - h) * cubic + (h - 1.0) * hard_clip(x)
@@ -60,9 +64,9 @@ def parametric_clipper(x: Tensor, *, drive_db: Param, offset: Param, hardness: P
     ``drive_db`` in dB (the paper's "gain g"), ``offset`` the DC bias before the curve
     (its DC is removed again by ``- f(o, h)``), ``hardness`` in [0, 2].
     """
-    g = db_to_amplitude(_per_example(drive_db, x))
-    o = _per_example(offset, x)
-    h = _per_example(hardness, x)
+    g = db_to_amplitude(_per_example(drive_db, x, "drive_db"))
+    o = _per_example(offset, x, "offset")
+    h = _per_example(hardness, x, "hardness", **HARDNESS)
     o_ref = o + torch.zeros_like(x[..., :1])  # f(o, h) per example, shaped like one sample of x
     return (soft_clip_curve(g * x + o, h) - soft_clip_curve(o_ref, h)) / g
 

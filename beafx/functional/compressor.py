@@ -60,7 +60,7 @@ import torch
 from torch import Tensor
 
 from . import _compressor_kernels as _k
-from .checks import check_signal
+from .checks import as_batch_param, check_sample_rate, check_signal
 
 Param = Union[float, int, Tensor]
 
@@ -78,40 +78,25 @@ def _check_signal(x: Tensor, what: str = "x") -> None:
     check_signal(x, what=what, finite=False)  # the kernels detect NaN/Inf themselves
 
 
-def _param(value: Param, name: str, *, batch: int, like: Tensor, lo: Optional[float] = None,
-           lo_strict: bool = False) -> Tensor:
-    """``value`` as a ``(batch,)`` tensor with the dtype and device of ``like`` (autograd kept)."""
-    if isinstance(value, Tensor):
-        if value.dim() > 1 or (value.dim() == 1 and value.shape[0] not in (batch,)):
-            raise ValueError(f"{name} must be a float or a ({batch},) tensor, got shape {tuple(value.shape)}")
-        t = value.to(dtype=like.dtype, device=like.device)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        t = torch.tensor(float(value), dtype=like.dtype, device=like.device)
-    else:
-        raise ValueError(f"{name} must be a float or a ({batch},) tensor, got {type(value).__name__}")
-    t = t.expand(batch) if t.dim() == 0 else t
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or Inf")
-    if lo is not None:
-        bad = (t <= lo) if lo_strict else (t < lo)
-        if bool(bad.any()):
-            rel = ">" if lo_strict else ">="
-            raise ValueError(f"{name} must be {rel} {lo}, got min {float(t.min()):.6g}")
-    return t
+#: Bounds per parameter name (the others only need to be finite).
+_BOUNDS: dict[str, dict] = {
+    "ratio": dict(minimum=1.0), "knee_db": dict(minimum=0.0),
+    **{t: dict(minimum=0.0, open_min=True) for t in ("attack_ms", "release_ms", "time_ms")},
+}
 
 
-def _check_rate(sample_rate: float) -> float:
-    if not isinstance(sample_rate, (int, float)) or isinstance(sample_rate, bool) or not sample_rate > 0 \
-            or not math.isfinite(sample_rate):
-        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
-    return float(sample_rate)
+def _param(value: Param, name: str, *, batch: int, like: Tensor, owner: Optional[str] = None, ndim: int = 1) -> Tensor:
+    """``value`` as a ``(batch,)`` tensor with the dtype and device of ``like`` (autograd kept),
+    within the bounds of ``name`` (:data:`_BOUNDS`)."""
+    return as_batch_param(value, name=name, batch=batch, dtype=like.dtype, device=like.device, owner=owner,
+                          ndim=ndim, **_BOUNDS.get(name, {}))
 
 
-def _as_batch_param(p: Tensor, ref: Tensor) -> Tensor:
-    """A ``(batch,)`` parameter reshaped to broadcast along the first axis of ``ref``."""
-    if p.dim() == 1 and ref.dim() >= 1:
-        return p.reshape((-1,) + (1,) * (ref.dim() - 1))
-    return p
+def _validated(x: Tensor, sample_rate: float, owner: str, **params: Param) -> tuple[float, list[Tensor]]:
+    """Check ``x`` and ``sample_rate``; ``params`` as ``(batch,)`` tensors like ``x``, in their order."""
+    _check_signal(x)
+    fs = check_sample_rate(sample_rate, owner=owner)
+    return fs, [_param(v, name, batch=x.shape[0], like=x, owner=owner) for name, v in params.items()]
 
 
 # --------------------------------------------------------------------------- static curve
@@ -152,13 +137,9 @@ def gain_computer(level_db: Tensor, *, threshold_db: Param, ratio: Param, knee_d
     """
     if not isinstance(level_db, Tensor) or not level_db.is_floating_point():
         raise ValueError("level_db must be a floating-point torch.Tensor")
-    batch = level_db.shape[0] if level_db.dim() else 1
-    T = _param(threshold_db, "threshold_db", batch=batch, like=level_db)
-    R = _param(ratio, "ratio", batch=batch, like=level_db, lo=1.0)
-    W = _param(knee_db, "knee_db", batch=batch, like=level_db, lo=0.0)
-    if level_db.dim() == 0:
-        T, R, W = T[0], R[0], W[0]
-    T, R, W = (_as_batch_param(p, level_db) for p in (T, R, W))
+    kw = dict(batch=level_db.shape[0] if level_db.dim() else 1, like=level_db, ndim=level_db.dim(),
+              owner="gain_computer")
+    T, R, W = (_param(v, n, **kw) for n, v in (("threshold_db", threshold_db), ("ratio", ratio), ("knee_db", knee_db)))
     return level_db - _static_reduction(level_db, T, R, W)
 
 
@@ -312,16 +293,11 @@ class _CompressorFunction(torch.autograd.Function):
         return (*grads, None)  # no gradient for sample_rate
 
 
-def _compressor_params(x: Tensor, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db, sample_rate):
-    _check_signal(x)
-    fs = _check_rate(sample_rate)
-    B = x.shape[0]
-    T = _param(threshold_db, "threshold_db", batch=B, like=x)
-    R = _param(ratio, "ratio", batch=B, like=x, lo=1.0)
-    A = _param(attack_ms, "attack_ms", batch=B, like=x, lo=0.0, lo_strict=True)
-    Rl = _param(release_ms, "release_ms", batch=B, like=x, lo=0.0, lo_strict=True)
-    W = _param(knee_db, "knee_db", batch=B, like=x, lo=0.0)
-    M = _param(makeup_db, "makeup_db", batch=B, like=x)
+def _compressor_params(x: Tensor, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db, sample_rate,
+                       owner: str):
+    fs, (T, R, W, M, A, Rl) = _validated(x, sample_rate, owner, threshold_db=threshold_db, ratio=ratio,
+                                         knee_db=knee_db, makeup_db=makeup_db, attack_ms=attack_ms,
+                                         release_ms=release_ms)
     return T, R, W, M, A, Rl, fs
 
 
@@ -345,7 +321,7 @@ def compressor(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms: Param
         ValueError: bad shapes, NaN/Inf, ``ratio < 1``, ``knee_db < 0``, times ``<= 0``.
     """
     T, R, W, M, A, Rl, fs = _compressor_params(x, threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db,
-                                               sample_rate)
+                                               sample_rate, "compressor")
     if _needs_graph(x, T, R, W, M, A, Rl):
         y, _ = _CompressorFunction.apply(x, T, R, W, M, A, Rl, fs)
         return y
@@ -361,7 +337,7 @@ def gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, attack_ms
     (same custom backward). For plots of gain over time (book chapter "Compressors").
     """
     T, R, W, M, A, Rl, fs = _compressor_params(x, threshold_db, ratio, attack_ms, release_ms, knee_db, 0.0,
-                                               sample_rate)
+                                               sample_rate, "gain_reduction_db")
     if _needs_graph(x, T, R, W, A, Rl):
         _, yl = _CompressorFunction.apply(x, T, R, W, M, A, Rl, fs)
         return yl
@@ -427,8 +403,8 @@ def one_pole(u: Tensor, *, time_ms: Param, sample_rate: float) -> Tensor:
     """
     if not isinstance(u, Tensor) or u.dim() != 2 or not u.is_floating_point():
         raise ValueError(f"u must be a floating (batch, samples) tensor, got {getattr(u, 'shape', type(u))}")
-    fs = _check_rate(sample_rate)
-    tau = _param(time_ms, "time_ms", batch=u.shape[0], like=u, lo=0.0, lo_strict=True)
+    fs = check_sample_rate(sample_rate, owner="one_pole")
+    tau = _param(time_ms, "time_ms", batch=u.shape[0], like=u, owner="one_pole")
     log_a = _log_alpha(tau, fs)
     return _linear_recurrence(u, log_a, -torch.expm1(log_a))
 
@@ -436,13 +412,14 @@ def one_pole(u: Tensor, *, time_ms: Param, sample_rate: float) -> Tensor:
 def simple_gain_reduction_db(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: Param, knee_db: Param,
                              sample_rate: float) -> Tensor:
     """Smoothed gain reduction (dB, ``(batch, samples)``) of :func:`simple_compressor`."""
-    _check_signal(x)
-    fs = _check_rate(sample_rate)
-    B = x.shape[0]
-    T = _param(threshold_db, "threshold_db", batch=B, like=x)
-    R = _param(ratio, "ratio", batch=B, like=x, lo=1.0)
-    W = _param(knee_db, "knee_db", batch=B, like=x, lo=0.0)
-    tau = _param(time_ms, "time_ms", batch=B, like=x, lo=0.0, lo_strict=True)
+    return _simple_gain_reduction(x, threshold_db, ratio, time_ms, knee_db, sample_rate,
+                                  owner="simple_gain_reduction_db")
+
+
+def _simple_gain_reduction(x: Tensor, threshold_db: Param, ratio: Param, time_ms: Param, knee_db: Param,
+                           sample_rate: float, *, owner: str) -> Tensor:
+    fs, (T, R, W, tau) = _validated(x, sample_rate, owner, threshold_db=threshold_db, ratio=ratio, knee_db=knee_db,
+                                    time_ms=time_ms)
     peak = x[:, 0].abs() if x.shape[1] == 1 else x.abs().amax(dim=1)
     log_peak = torch.log(peak.clamp_min(FLOOR_AMP))  # linked detector, natural log
     if not bool(torch.isfinite(log_peak.sum())):  # NaN propagates; the floor keeps -inf out
@@ -465,9 +442,8 @@ def simple_compressor(x: Tensor, *, threshold_db: Param, ratio: Param, time_ms: 
     Returns:
         ``x 10^((makeup - y_L)/20)``, shape of ``x``; differentiable in plain torch.
     """
-    y_l = simple_gain_reduction_db(x, threshold_db=threshold_db, ratio=ratio, time_ms=time_ms, knee_db=knee_db,
-                                   sample_rate=sample_rate)
-    M = _param(makeup_db, "makeup_db", batch=x.shape[0], like=x)[:, None]
+    y_l = _simple_gain_reduction(x, threshold_db, ratio, time_ms, knee_db, sample_rate, owner="simple_compressor")
+    M = _param(makeup_db, "makeup_db", batch=x.shape[0], like=x, owner="simple_compressor", ndim=2)
     c = math.log(10.0) / 20.0
     gain = torch.exp(torch.add(M * c, y_l, alpha=-c))
     return x * gain[:, None, :]

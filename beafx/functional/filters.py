@@ -50,6 +50,8 @@ import scipy.signal
 import torch
 from torch import Tensor
 
+from .checks import as_batch_param, check_sample_rate, common_batch
+
 Number = Union[float, int]
 ParamLike = Union[Tensor, Number]
 
@@ -66,34 +68,20 @@ TAIL_MARGIN = 1e-2
 # --------------------------------------------------------------------------- coefficients
 
 
-def _params_float64(**values: ParamLike) -> list[Tensor]:
-    """Floats or ``(batch,)`` tensors -> broadcast float64 ``(batch,)`` tensors on one device."""
-    device = next((v.device for v in values.values() if isinstance(v, Tensor)), torch.device("cpu"))
-    tensors = []
-    for name, value in values.items():
-        t = value if isinstance(value, Tensor) else torch.as_tensor(value, device=device)
-        if t.dim() > 1:
-            raise ValueError(f"biquad: {name} must be a float or a (batch,) tensor, got shape {tuple(t.shape)}")
-        tensors.append(t.to(device=device, dtype=torch.float64).reshape(-1))
-    try:
-        return list(torch.broadcast_tensors(*tensors))
-    except RuntimeError as err:
-        shapes = {n: tuple(t.shape) for n, t in zip(values, tensors)}
-        raise ValueError(f"biquad: parameters must share one batch size, got {shapes}") from err
-
-
-def _check_band(f0: Tensor, gain_db: Tensor, quality: Tensor, sample_rate: float) -> None:
-    for name, t in (("f0", f0), ("gain_db", gain_db), ("quality", quality)):
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"biquad: {name} contains NaN or Inf")
+def _band_params(f0: ParamLike, gain_db: ParamLike, quality: ParamLike, sample_rate: float,
+                 owner: str = "biquad") -> tuple[Tensor, Tensor, Tensor]:
+    """Floats or ``(batch,)`` tensors -> float64 ``(batch,)`` tensors on one device, validated:
+    finite, ``0 < f0 < Nyquist``, ``quality > 0``."""
+    batch = common_batch(owner=owner, f0=f0, gain_db=gain_db, quality=quality)
+    device = next((v.device for v in (f0, gain_db, quality) if isinstance(v, Tensor)), torch.device("cpu"))
+    kw = dict(batch=batch, dtype=torch.float64, device=device, owner=owner)
     nyquist = sample_rate / 2
-    if bool(((f0 <= 0) | (f0 >= nyquist)).any()):
-        raise ValueError(
-            f"biquad: f0 must lie in (0, {nyquist:g}) Hz (below Nyquist at sample_rate={sample_rate:g}); "
-            f"got values in [{float(f0.min()):.6g}, {float(f0.max()):.6g}]"
-        )
-    if bool((quality <= 0).any()):
-        raise ValueError(f"biquad: quality (the filter Q) must be > 0, got min {float(quality.min()):.6g}")
+    return (
+        as_batch_param(f0, name="f0", minimum=0.0, maximum=nyquist, open_min=True, open_max=True, unit="Hz",
+                       note=f"below Nyquist at sample_rate={sample_rate:g}", **kw),
+        as_batch_param(gain_db, name="gain_db", **kw),
+        as_batch_param(quality, name="quality", minimum=0.0, open_min=True, note="the filter Q", **kw),
+    )
 
 
 def biquad(
@@ -108,10 +96,8 @@ def biquad(
     """
     if kind not in BIQUAD_KINDS:
         raise ValueError(f"biquad: kind must be one of {BIQUAD_KINDS}, got {kind!r}")
-    if not isinstance(sample_rate, (int, float)) or not math.isfinite(sample_rate) or sample_rate <= 0:
-        raise ValueError(f"biquad: sample_rate must be a positive number, got {sample_rate!r}")
-    f0, gain_db, quality = _params_float64(f0=f0, gain_db=gain_db, quality=quality)
-    _check_band(f0, gain_db, quality, float(sample_rate))
+    sample_rate = check_sample_rate(sample_rate, owner="biquad")
+    f0, gain_db, quality = _band_params(f0, gain_db, quality, sample_rate)
 
     w0 = 2 * math.pi * f0 / sample_rate
     cos_w0, alpha = torch.cos(w0), torch.sin(w0) / (2 * quality)
@@ -141,6 +127,7 @@ def biquad(
 def graphic_eq_quality(f0: ParamLike, *, sample_rate: float, octaves: float = 2.0) -> Tensor:
     """Q of a band ``octaves`` wide at ``f0`` Hz: RBJ's bandwidth relation with the bilinear
     warping term, ``Q = 1 / (2 sinh(ln2 / 2 * octaves * w0 / sin w0))`` (float64 tensor)."""
+    sample_rate = check_sample_rate(sample_rate, owner="graphic_eq_quality")
     f0 = torch.as_tensor(f0, dtype=torch.float64)
     if not bool(((f0 > 0) & (f0 < sample_rate / 2)).all()):
         raise ValueError(f"graphic_eq_quality: f0 must lie in (0, {sample_rate / 2:g}) Hz, got {f0.tolist()}")

@@ -19,6 +19,7 @@ The other tests run the install cell's failure paths in a kernel and its logic i
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -307,3 +308,20 @@ def test_sync_refuses_a_half_edited_colab_cell():
     cut = good.replace("            return [str(self)]\n", "", 1).replace("\n```\n\n# Title", "\n\n# Title", 1)
     with pytest.raises(ValueError, match="not closed"):
         chapters.with_colab_cell(cut)  # replacing it would delete the title and the next cell
+
+
+def _prose_paragraphs(md: Path) -> list[str]:
+    """The chapter's markdown paragraphs, code cells and front matter left out."""
+    text = re.sub(r"```\{code-cell\}.*?\n```", "", md.read_text(), flags=re.S)
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+@pytest.mark.parametrize("md", chapters.chapters(), ids=lambda p: p.stem)
+def test_chapter_text_says_colab_works_once_published(md):
+    """While the repository is unpublished, prose that sends the reader to Colab says "once published"."""
+    if chapters.published():
+        pytest.skip("repository.published is true")
+    bad = [p.strip()[:200] for p in _prose_paragraphs(md)
+           if re.search(r"\bColab\b", p) and chapters.ONCE_PUBLISHED not in " ".join(p.split())]
+    assert not bad, f"{md.name}: say Colab works {chapters.ONCE_PUBLISHED!r} in:\n" + "\n---\n".join(bad)

@@ -5,9 +5,9 @@ empty folder with no clone of the repository. ``test_a_chapter_runs_as_on_colab`
 
 - a fresh virtual environment whose base is the project's ``.venv`` minus beafx (a ``.pth``
   adds a folder of links to the ``.venv``'s site-packages, every entry but beafx's), so torch,
-  torchaudio and the rest are there without a download, as on Colab; (``venv
+  torchaudio and the rest are there without a download, as on Colab. ``venv
   --system-site-packages`` cannot do this: a venv made from a venv sees the base Python's
-  site-packages, not the first venv's);
+  site-packages, not the first venv's;
 - a fake ``google.colab`` package on ``PYTHONPATH``, imported by an IPython startup file;
 - the chapter's ``.ipynb`` (what the Colab button opens), run by a kernel of that environment
   in an empty folder, with ``BEAFX_INSTALL_URL`` pointing the install cell at this clone

@@ -82,7 +82,7 @@ def _run_notebook(python: str, nb, tmp: Path, env: dict[str, str], cwd: Path, *,
     nbformat.write(nb, src)
     runner.write_text(_RUNNER)
     proc = subprocess.run([python, str(runner), str(src), str(out), str(cwd), str(cell_timeout)],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=840)
     assert out.is_file(), f"the notebook did not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return nbformat.read(out, as_version=4)
 

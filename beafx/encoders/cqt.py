@@ -5,6 +5,13 @@ nnAudio's ``CQT1992v2`` with the authors' settings: 113 bins from 32.70 Hz (C1) 
 octave (top bin 21.09 kHz), hop 512, filter scale 1 (Q = 16.82), L1-normalised Hann kernels,
 centred frames with reflect padding, magnitude. The kernels (width 32,768 at 44.1 kHz) are
 buffers, not parameters. The encoders read ``log(|CQT| + 1e-6)``.
+
+Speed: nnAudio convolves every bin with a 32,768-tap kernel, although a bin's kernel is only
+``ceil(Q sr / f_k)`` taps long (22,680 at 32.7 Hz, 35 at 21 kHz) and zero elsewhere: 85 % of
+the products are with zeros. :class:`LogCQT` takes nnAudio's kernels and convolves each octave
+of bins with its kernels trimmed to their common non-zero support: the same sums without the
+zero terms (equal to nnAudio's output up to float rounding; a test checks both against a
+float64 reference), about 5x faster on a CPU.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ FMIN = 32.70  # Hz, C1 (nnAudio's default)
 HOP = 512  # samples
 FILTER_SCALE = 1.0
 LOG_EPS = 1e-6  # log(|CQT| + eps), as the authors
+_MATMUL_WIDTH = 1024  # octaves with kernels up to this many taps use a matrix product (faster on CPU)
 
 
 def quality_factor() -> float:
@@ -94,6 +102,42 @@ class LogCQT(nn.Module):
         self.hop_length = HOP
         self.kernel_width = int(self.cqt.kernel_width)
         self.min_samples = self.kernel_width // 2 + 1
+        self._groups = self._trim_kernels()
+
+    def _trim_kernels(self) -> list[tuple[int, int, int]]:
+        """Register one buffer per octave of bins: real and imaginary kernels (imaginary
+        negated and both scaled by sqrt(length) as nnAudio's librosa normalisation does),
+        trimmed to the octave's non-zero support. Returns ``(bins, offset, width)`` per group."""
+        real = self.cqt.cqt_kernels_real[:, 0].to(torch.float64)
+        imag = self.cqt.cqt_kernels_imag[:, 0].to(torch.float64)
+        scale = torch.sqrt(self.cqt.lenghts.to(torch.float64)).view(-1, 1)
+        nonzero = (real != 0) | (imag != 0)
+        groups = []
+        for i, start in enumerate(range(0, self.n_bins, BINS_PER_OCTAVE)):
+            stop = min(start + BINS_PER_OCTAVE, self.n_bins)
+            cols = torch.nonzero(nonzero[start:stop].any(dim=0)).flatten()
+            first, last = int(cols.min()), int(cols.max()) + 1
+            weights = torch.cat([real[start:stop, first:last], -imag[start:stop, first:last]]) * scale[start:stop].repeat(2, 1)
+            self.register_buffer(f"kernels_{i}", weights.unsqueeze(1).to(torch.float32), persistent=False)
+            groups.append((stop - start, first, last - first))
+        return groups
+
+    def _complex(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Real and imaginary CQT ``(batch, 113, frames)`` of a waveform ``(batch, [1,] samples)``."""
+        half = self.kernel_width // 2
+        padded = torch.nn.functional.pad(x.reshape(x.shape[0], 1, -1), (half, half), mode="reflect")
+        frames = (padded.shape[-1] - self.kernel_width) // self.hop_length + 1
+        reals, imags = [], []
+        for i, (bins, offset, width) in enumerate(self._groups):
+            span = padded[..., offset : offset + (frames - 1) * self.hop_length + width]
+            kernels = getattr(self, f"kernels_{i}").to(x.dtype)
+            if width <= _MATMUL_WIDTH:  # short kernels: frames x kernels as one matrix product
+                out = torch.matmul(span[:, 0].unfold(-1, width, self.hop_length), kernels[:, 0].T).transpose(1, 2)
+            else:
+                out = torch.nn.functional.conv1d(span, kernels, stride=self.hop_length)
+            reals.append(out[:, :bins])
+            imags.append(out[:, bins:])
+        return torch.cat(reals, dim=1), torch.cat(imags, dim=1)
 
     @property
     def frequencies(self) -> Tensor:
@@ -106,8 +150,8 @@ class LogCQT(nn.Module):
         x = as_waveform(x, "LogCQT")
         require_length(x.shape[-1], self.min_samples, self.sample_rate, "CQT")
         x = x.to(self.cqt.cqt_kernels_real.dtype)
-        parts = self.cqt(x, output_format="Complex")  # (batch, bins, frames, 2): real, imag
-        power = parts.square().sum(dim=-1)
+        real, imag = self._complex(x)
+        power = real.square() + imag.square()
         positive = power > 0
         return torch.where(positive, torch.sqrt(torch.where(positive, power, torch.ones_like(power))), 0.0)
 

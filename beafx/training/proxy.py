@@ -111,7 +111,8 @@ def _sources(spec: Union[str, Sequence[str]], seed: int) -> list:
 class ProxyExamples:
     """Batches ``(x, q, y)`` for the proxy: ``x``, ``y`` ``(batch, 1, samples)`` float32, ``q``
     ``(batch, 6)``; ``y = Compressor(x, q)`` from rest. ``batch(key)`` is a pure function of
-    ``(seed, split, key)``. Several sources (``"synthetic,debian-music"``) are drawn from equally."""
+    ``(seed, split, key)``. Several sources (``"synthetic,debian-music"``) are drawn from equally;
+    ``split="all"`` draws from every split (a held-out source such as the shared music folder)."""
 
     def __init__(self, source: Union[str, Sequence[str]] = "synthetic", split: str = "train", *,
                  clip_samples: int, batch_size: int, seed: int = 0, eq_probability: float = 0.5,
@@ -120,12 +121,16 @@ class ProxyExamples:
         from ..effects import Compressor
         from ..effects.eq import ParametricEQ
 
-        self.split = check_split(split)
+        self.split = split if split == "all" else check_split(split)
         self.sources = _sources(source, seed)
-        for src in self.sources:
+        splits = ("train", "valid", "test") if split == "all" else (split,)
+        #: per source, its tracks as (split, index, samples)
+        self._tracks = [[(sp, i, t.num_samples) for sp in splits for i, t in enumerate(src.tracks(sp))]
+                        for src in self.sources]
+        for src, tracks in zip(self.sources, self._tracks):
             if src.sample_rate != SAMPLE_RATE:
                 raise ValueError(f"{src.spec}: the proxy is trained at {SAMPLE_RATE} Hz, source is {src.sample_rate}")
-            if not src.tracks(split):
+            if not tracks:
                 raise ValueError(f"{src.spec} has no {split} tracks")
         if clip_samples < 1 or batch_size < 1:
             raise ValueError(f"clip_samples and batch_size must be positive, got {clip_samples}, {batch_size}")
@@ -135,17 +140,17 @@ class ProxyExamples:
         self.eq_probability, self.makeup_zero = float(eq_probability), bool(makeup_zero)
         self.eq = ParametricEQ(sample_rate=SAMPLE_RATE, synthesis=True)
         self.compressor = Compressor(sample_rate=SAMPLE_RATE)
-        self._split_id = {"train": 0, "valid": 1, "test": 2}[split]
+        self._split_id = {"train": 0, "valid": 1, "test": 2, "all": 3}[split]
 
     def _crop(self, rng: np.random.Generator, n: int) -> np.ndarray:
         from ..data.clips import MAX_TRIES, SILENT_PEAK
 
         for _ in range(MAX_TRIES):
-            src = self.sources[int(rng.integers(len(self.sources)))]
-            tracks = src.tracks(self.split)
-            index = int(rng.integers(len(tracks)))
-            start = int(rng.integers(0, max(1, tracks[index].num_samples - n) + 1))
-            clip = src.read(self.split, index, start, n)
+            k = int(rng.integers(len(self.sources)))
+            tracks = self._tracks[k]
+            split, index, num_samples = tracks[int(rng.integers(len(tracks)))]
+            start = int(rng.integers(0, max(1, num_samples - n) + 1))
+            clip = self.sources[k].read(split, index, start, n)
             if float(np.abs(clip).max()) >= SILENT_PEAK:
                 return clip
         raise ValueError(f"{MAX_TRIES} random crops from {[s.spec for s in self.sources]} were all silent")
@@ -655,7 +660,8 @@ def add_parser(subparsers) -> None:
     e = subparsers.add_parser("eval-proxy", help="accuracy of the neural proxy against the DSP compressor (issue 9)")
     e.add_argument("--weights", default="default", help="weights file (default: the shipped proxy)")
     e.add_argument("--source", default="synthetic", help="data source(s), comma-separated, each evaluated alone")
-    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    e.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
+                   help="split to crop from (all: every split, for a source held out of training)")
     e.add_argument("--clips", type=int, default=20)
     e.add_argument("--seconds", type=float, default=10.0)
     e.add_argument("--seed", type=int, default=0)

@@ -358,3 +358,38 @@ def test_bench_quick_path_runs():
     names = [ln.name for ln in lines]
     assert any("fwd+bwd to q only" in n for n in names) and any("DSP Compressor" in n for n in names)
     assert all(ln.seconds is not None and ln.seconds > 0 for ln in lines)
+
+
+def test_smoke_hybrid_run_trains_the_encoder_and_validates_on_the_dsp(tmp_path):
+    import lightning.pytorch as pl
+
+    from beafx.training import RunConfig, load_model, train
+
+    seen = {"train": set(), "val": set()}
+    weights = {}
+
+    class Probe(pl.Callback):
+        def _hybrids(self, module):
+            return [m for m in module.modules() if isinstance(m, HybridCompressor)]
+
+        def on_train_start(self, trainer, module):
+            weights["before"] = {k: v.detach().clone() for k, v in module.state_dict().items() if "encoder" in k}
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            seen["train"] |= {type(h.active).__name__ for h in self._hybrids(module)}
+            assert all(not h.proxy.training for h in self._hybrids(module))
+
+        def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+            seen["val"] |= {type(h.active).__name__ for h in self._hybrids(module)}
+
+        def on_train_end(self, trainer, module):
+            weights["after"] = {k: v.detach().clone() for k, v in module.state_dict().items() if "encoder" in k}
+
+    cfg = RunConfig(synthesis="compressor", analysis="hybrid_compressor", encoder="tfe", profile="smoke")
+    train(cfg, tmp_path / "run", progress=False, callbacks=[Probe()])
+    assert seen == {"train": {"ProxyCompressor"}, "val": {"Compressor"}}
+    assert weights["before"] and any(not torch.equal(weights["before"][k], weights["after"][k]) for k in weights["before"])
+    chain = load_model(tmp_path / "run").analysis_chain()
+    x, q = _signal(2, 4000, dtype=torch.float32), _q(2).float()
+    with torch.no_grad():
+        assert torch.equal(chain(x, q), make("compressor")(x, q))

@@ -148,6 +148,17 @@ def test_cqt_settings_and_buffers(log_cqt):
     np.testing.assert_allclose(k.abs().sum(-1).squeeze(1).numpy(), 1.0, rtol=1e-4)
 
 
+def test_cqt_kernels_stay_out_of_checkpoints():
+    net = AnalysisNetwork("tfe", C)
+    state = net.state_dict()
+    assert not [k for k in state if "cqt" in k]
+    bn_stats = sum(v.numel() for k, v in state.items() if "running" in k or "num_batches" in k)
+    assert sum(v.numel() for v in state.values()) == count(net) + bn_stats
+    other = AnalysisNetwork("tfe", C)
+    other.load_state_dict(state)  # strict: the same keys both ways
+    assert dict(net.encoder.cqt.named_buffers())["cqt.cqt_kernels_real"].shape == (113, 1, 32_768)
+
+
 def test_cqt_construction_is_silent(capfd):
     LogCQT(SR)
     out, err = capfd.readouterr()

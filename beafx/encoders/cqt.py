@@ -83,11 +83,16 @@ def _silent_cqt(sample_rate: int) -> nn.Module:
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CQT1992v2(
+        cqt = CQT1992v2(
             sr=sample_rate, hop_length=HOP, fmin=FMIN, n_bins=N_BINS, bins_per_octave=BINS_PER_OCTAVE,
             filter_scale=FILTER_SCALE, norm=1, window="hann", center=True, pad_mode="reflect",
             trainable=False, output_format="Magnitude", verbose=False,
         )
+    # The kernels follow from the settings: keep them out of state_dict (7.4 M values, 30 MB in
+    # float32, would dwarf a TFE checkpoint); they still move with .to(device).
+    for name in ("cqt_kernels_real", "cqt_kernels_imag", "lenghts"):
+        cqt.register_buffer(name, getattr(cqt, name), persistent=False)
+    return cqt
 
 
 class LogCQT(nn.Module):

@@ -393,3 +393,14 @@ def test_smoke_hybrid_run_trains_the_encoder_and_validates_on_the_dsp(tmp_path):
     x, q = _signal(2, 4000, dtype=torch.float32), _q(2).float()
     with torch.no_grad():
         assert torch.equal(chain(x, q), make("compressor")(x, q))
+
+
+def test_cli_usage_errors(tmp_path, capsys):
+    from beafx import cli
+
+    assert cli.main(["train-proxy", "--profile", "smoke", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        cli.main(["train-proxy", "--profile", "nope", "--out", str(tmp_path / "x")])
+    assert err.value.code == 2
+    assert cli.main(["eval-proxy", "--weights", str(tmp_path / "missing.pt")]) == 2

@@ -404,3 +404,15 @@ def test_cli_usage_errors(tmp_path, capsys):
         cli.main(["train-proxy", "--profile", "nope", "--out", str(tmp_path / "x")])
     assert err.value.code == 2
     assert cli.main(["eval-proxy", "--weights", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_error_map_shape_and_worst_cell():
+    from beafx.training.proxy import check_set, error_map
+
+    x, q = check_set(n_clips=1, seconds=0.1)
+    out = error_map(_proxy(dtype=torch.float32), params=("ratio", "threshold_db"), steps=2, x=x, q=q)
+    t = torch.tensor(out["mae"])
+    assert t.shape == (2, 2) and bool((t >= 0).all())
+    assert out["worst"][2] == float(t.max())
+    with pytest.raises(ValueError, match="two different names"):
+        error_map(_proxy(), params=("ratio", "ratio"), x=x, q=q)

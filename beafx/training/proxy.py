@@ -571,6 +571,51 @@ def evaluate_proxy(
     return out
 
 
+def error_map(
+    model: Optional[ProxyCompressor] = None,
+    *,
+    params: tuple[str, str] = ("attack_ms", "release_ms"),
+    steps: int = 5,
+    x: Optional[Tensor] = None,
+    q: Optional[Tensor] = None,
+) -> dict[str, Any]:
+    """MAE of ``model`` (default: the shipped proxy) against :class:`Compressor` on a
+    ``steps x steps`` grid of two parameters' ``q`` (the others as in ``q``), over clips ``x``
+    (default: :func:`check_set`), whole clips from onset. Returns ``{"params", "grid" (steps,),
+    "mae" (steps x steps nested list, rows: first parameter), "worst": (q_a, q_b, mae)}`` (for
+    the book's map of where the proxy errs)."""
+    from ..effects import Compressor
+
+    model = ProxyCompressor() if model is None else model
+    names = [s.name for s in model.param_specs]
+    unknown = [p for p in params if p not in names]
+    if unknown or len(params) != 2 or params[0] == params[1]:
+        raise ValueError(f"params must be two different names among {names}, got {params}")
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2, got {steps}")
+    if x is None or q is None:
+        x, q = check_set()
+    ia, ib = names.index(params[0]), names.index(params[1])
+    grid = torch.linspace(0.0, 1.0, steps)
+    dsp = Compressor()
+    was = model.training
+    model.eval()
+    table = []
+    with torch.no_grad():
+        for a in grid:
+            row = []
+            for b in grid:
+                qq = q.clone()
+                qq[:, ia], qq[:, ib] = a, b
+                row.append(float(mae(model(x, qq), dsp(x, qq)).mean()))
+            table.append(row)
+    model.train(was)
+    t = torch.tensor(table)
+    k = int(t.argmax())
+    return {"params": list(params), "grid": grid.tolist(), "mae": table,
+            "worst": (float(grid[k // steps]), float(grid[k % steps]), float(t.max()))}
+
+
 def export_weights(run_dir: Union[str, os.PathLike], out_path: Union[str, os.PathLike] = DEFAULT_WEIGHTS,
                    *, metrics: Optional[dict] = None) -> Path:
     """Copy a run's exported weights to ``out_path`` (default: the shipped file), recording its

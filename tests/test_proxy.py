@@ -95,6 +95,15 @@ def test_cached_history_equals_zero_padding():
     assert zeros.abs().max() > 0.1
 
 
+def test_large_batches_run_in_chunks_with_the_same_result():
+    m = _proxy()
+    x, q = _signal(6, 1000), _q(6)
+    with torch.no_grad():
+        whole = m(x, q)
+        alone = torch.cat([m(x[i:i + 1], q[i:i + 1]) for i in range(6)])
+    assert torch.allclose(whole, alone, rtol=0, atol=1e-12)
+
+
 def test_valid_padding_equals_the_tail_of_the_padded_path():
     m = _proxy()
     n = RECEPTIVE_FIELD + 50

@@ -135,7 +135,10 @@ def _from_record(path: Path, record: dict, state: dict[str, Tensor], extra: dict
     if int(record.get("sample_rate", SAMPLE_RATE)) != SAMPLE_RATE:
         raise ValueError(f"{path} was trained at {record['sample_rate']} Hz; beafx runs at {SAMPLE_RATE} Hz")
     network = build_network(config, num_params)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    # Non-persistent buffers (the CQT's fixed kernels) may sit in checkpoints written before they
+    # became non-persistent: they are recomputed at construction, so they are dropped here.
+    fixed = {name for name, _ in network.named_buffers()} - set(network.state_dict())
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items() if k not in fixed}
     missing, unexpected = network.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(

@@ -26,7 +26,19 @@ ArrayLike = Union[Tensor, np.ndarray]
 N_FFT, HOP, N_MELS, F_MIN = 4096, 1024, 128, 20.0
 #: Colour range of every spectrogram, in dB (fixed, so that spectrograms compare).
 SPEC_DB_RANGE = (-100.0, -10.0)
-MEL_TICKS_HZ = (100, 500, 1000, 2000, 5000, 10000, 20000)
+#: Colour range of difference spectrograms (output minus input), in dB.
+DIFF_DB_RANGE = (-18.0, 18.0)
+#: Ticks of every logarithmic frequency axis (Hz, printed as integers).
+FREQ_TICKS_HZ = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+#: Ticks of mel-scale axes (the low ones would collide: the mel scale is nearly linear there).
+MEL_TICKS_HZ = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+#: Loudness-matched players play every item at this RMS (dBFS) ...
+PLAY_RMS_DB = -20.0
+#: ... unless one of them would then peak above this (dBFS): then all play lower together.
+PEAK_LIMIT_DB = -1.0
+#: Peak level (dBFS) of peak-normalised players; low enough that the MP3 codec's overshoot on
+#: heavily clipped, square-like material stays below full scale.
+PEAK_PLAY_DB = -6.0
 
 #: What kind of curve describes each registry effect.
 KIND: dict[str, str] = {
@@ -86,6 +98,14 @@ def mel_spectrogram_db(x: ArrayLike, sample_rate: int = 44100) -> np.ndarray:
     return (10.0 * torch.log10(mel.clamp_min(1e-12))).numpy()
 
 
+def mel_band_edges_hz(sample_rate: int = 44100) -> np.ndarray:
+    """The ``N_MELS + 2`` edge frequencies (Hz) of the paper's Mel loss filterbank (auraloss
+    calls ``librosa.filters.mel`` with its defaults: Slaney mel scale, 0 Hz to Nyquist)."""
+    import librosa
+
+    return librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=0.0, fmax=sample_rate / 2, htk=False)
+
+
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=float) / 700.0)
 
@@ -97,16 +117,36 @@ def mel_axis_ticks(sample_rate: int = 44100) -> tuple[list[float], list[str]]:
     for f in MEL_TICKS_HZ:
         if F_MIN <= f <= sample_rate / 2:
             ticks.append(float((_hz_to_mel(f) - lo) / (hi - lo) * (N_MELS - 1)))
-            labels.append(f"{f // 1000}k" if f >= 1000 else str(f))
+            labels.append(str(f))
     return ticks, labels
 
 
-def plot_spectrogram(ax, x: ArrayLike, sample_rate: int = 44100, *, title: str = "", colorbar: bool = False):
-    """Draw the mel spectrogram of ``x`` on ``ax``; returns the image artist."""
+def plot_spectrogram(ax, x: ArrayLike, sample_rate: int = 44100, *, title: str = "", colorbar: bool = True):
+    """Draw the mel spectrogram of ``x`` on ``ax`` (with a colour bar in dB unless
+    ``colorbar=False``, e.g. when a figure shares one); returns the image artist."""
     db = mel_spectrogram_db(x, sample_rate)
-    seconds = as_numpy(x).shape[-1] / sample_rate
+    return _mel_image(ax, db, as_numpy(x).shape[-1] / sample_rate, sample_rate, title=title, colorbar=colorbar,
+                      cmap="magma", vrange=SPEC_DB_RANGE, label="level (dB)")
+
+
+def plot_difference_spectrogram(ax, y: ArrayLike, x: ArrayLike, sample_rate: int = 44100, *, title: str = "",
+                                colorbar: bool = True):
+    """Draw ``mel(y) - mel(x)`` in dB (what a linear effect such as an EQ did to each band over
+    time; blue cut, red boost) on ``ax``; returns the image artist. Both signals are compared
+    at equal RMS, so the picture shows the balance of frequencies, not the level."""
+    from .functional.levels import rms_normalize
+
+    a = rms_normalize(torch.from_numpy(as_numpy(y).copy()))
+    b = rms_normalize(torch.from_numpy(as_numpy(x).copy()))
+    diff = mel_spectrogram_db(a, sample_rate) - mel_spectrogram_db(b, sample_rate)
+    return _mel_image(ax, diff, as_numpy(x).shape[-1] / sample_rate, sample_rate, title=title, colorbar=colorbar,
+                      cmap="RdBu_r", vrange=DIFF_DB_RANGE, label="output - input (dB)")
+
+
+def _mel_image(ax, db: np.ndarray, seconds: float, sample_rate: int, *, title: str, colorbar: bool, cmap: str,
+               vrange: tuple[float, float], label: str):
     im = ax.imshow(
-        db, origin="lower", aspect="auto", cmap="magma", vmin=SPEC_DB_RANGE[0], vmax=SPEC_DB_RANGE[1],
+        db, origin="lower", aspect="auto", cmap=cmap, vmin=vrange[0], vmax=vrange[1],
         extent=(0.0, seconds, -0.5, N_MELS - 0.5), interpolation="nearest",
     )
     ticks, labels = mel_axis_ticks(sample_rate)
@@ -116,14 +156,67 @@ def plot_spectrogram(ax, x: ArrayLike, sample_rate: int = 44100, *, title: str =
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, label="dB")
+        ax.figure.colorbar(im, ax=ax, label=label)
     return im
 
 
+def log_frequency_axis(ax, *, axis: str = "x", lo: float = 20.0, hi: float = 22050.0) -> None:
+    """Make ``ax``'s ``axis`` a log-frequency axis from ``lo`` to ``hi`` Hz with ticks at
+    20, 50, 100, ..., 10000, 20000 printed as integers (no 10^3, no minor labels)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    which = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
+    ticks = [f for f in FREQ_TICKS_HZ if lo <= f <= hi]
+    which.set_major_locator(FixedLocator(ticks))
+    (ax.set_xticklabels if axis == "x" else ax.set_yticklabels)([str(f) for f in ticks])
+    which.set_minor_formatter(NullFormatter())
+
+
+def rms_envelope_db(x: ArrayLike, sample_rate: int = 44100, *, window_ms: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """Times (s) and the short-time RMS (dBFS) of the channel mean of ``x``, over
+    non-overlapping windows of ``window_ms``."""
+    a = as_numpy(x).mean(axis=0).astype(np.float64)
+    n = max(1, int(round(window_ms * 1e-3 * sample_rate)))
+    frames = len(a) // n
+    if frames == 0:
+        raise ValueError(f"signal shorter than one {window_ms} ms window")
+    power = np.square(a[: frames * n]).reshape(frames, n).mean(axis=1)
+    times = (np.arange(frames) + 0.5) * n / sample_rate
+    return times, 10.0 * np.log10(np.maximum(power, 1e-12))
+
+
+def plot_waveform_envelope(ax, x: ArrayLike, sample_rate: int = 44100, *, color: str = "C0", label: str = "",
+                           reference: Optional[ArrayLike] = None, title: str = ""):
+    """Waveform of ``x`` (channel mean, light) with its 50 ms RMS envelope (dBFS, right
+    axis); ``reference`` (e.g. the input) adds its envelope dashed, to compare dynamics.
+    Returns the twin axis of the envelopes."""
+    a = as_numpy(x).mean(axis=0)
+    t = np.arange(len(a)) / sample_rate
+    step = max(1, len(a) // 4000)
+    ax.plot(t[::step], a[::step], color=color, lw=0.3, alpha=0.5)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude")
+    env_ax = ax.twinx()
+    te, env = rms_envelope_db(x, sample_rate)
+    env_ax.plot(te, env, color=color, lw=1.4, label=f"{label} RMS" if label else "RMS")
+    if reference is not None:
+        tr, ref = rms_envelope_db(reference, sample_rate)
+        env_ax.plot(tr, ref, color="0.3", lw=1.0, ls="--", label="input RMS")
+    env_ax.set_ylim(-50, 0)
+    env_ax.set_ylabel("RMS over 50 ms (dBFS)")
+    if title:
+        ax.set_title(title)
+    return env_ax
+
+
 # --------------------------------------------------------------------------- audio players
-def encode_mp3(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True) -> bytes:
-    """MP3 bytes of ``x``. ``normalize`` scales the peak to -0.5 dBFS (players compare
-    timbre, not level); without it, samples beyond +-1 are clipped."""
+def encode_mp3(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True,
+               gain_db: Optional[float] = None) -> bytes:
+    """MP3 bytes of ``x`` with its DC removed. ``gain_db`` applies that gain; otherwise
+    ``normalize`` scales the peak to -0.5 dBFS; without either, samples beyond +-1 are clipped."""
     import soundfile as sf
 
     a = as_numpy(x)
@@ -133,17 +226,55 @@ def encode_mp3(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True
         raise ValueError("audio contains NaN or Inf")
     a = a - a.mean(axis=1, keepdims=True)
     peak = float(np.abs(a).max())
-    if normalize and peak > 1e-8:
+    if gain_db is not None:
+        if not math.isfinite(gain_db):
+            raise ValueError(f"gain_db must be finite, got {gain_db}")
+        a = a * 10 ** (gain_db / 20)
+    elif normalize and peak > 1e-8:
         a = a * (10 ** (-0.5 / 20) / peak)
     buf = io.BytesIO()
     sf.write(buf, np.clip(a, -1.0, 1.0).T, int(sample_rate), format="MP3", subtype="MPEG_LAYER_III")
     return buf.getvalue()
 
 
-def audio_html(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True) -> str:
+def levels_db(x: ArrayLike) -> tuple[float, float]:
+    """``(rms, peak)`` of ``x`` in dBFS, over all channels, after DC removal."""
+    a = as_numpy(x).astype(np.float64)
+    a = a - a.mean(axis=1, keepdims=True)
+    rms = float(np.sqrt(np.mean(np.square(a))))
+    return db(rms), db(float(np.abs(a).max()))
+
+
+#: How :func:`players` sets the playback level.
+LEVEL_MODES = ("rms", "peak", None)
+
+
+def playback_gains(items: Mapping[str, ArrayLike], *, level: Optional[str] = "rms") -> dict[str, float]:
+    """Gain (dB) each item gets in :func:`players`.
+
+    ``level="rms"`` (the default, loudness-matched): every item plays at the same RMS,
+    :data:`PLAY_RMS_DB`, or lower together if one of them would then peak above
+    :data:`PEAK_LIMIT_DB`; ``"peak"``: every peak at :data:`PEAK_PLAY_DB` (for the lessons
+    where the level is the point); ``None``: as rendered (0 dB)."""
+    if level not in LEVEL_MODES:
+        raise ValueError(f"level must be one of {LEVEL_MODES}, got {level!r}")
+    measured = {label: levels_db(x) for label, x in items.items()}
+    silent = [label for label, (r, _) in measured.items() if r < -200]
+    if level is not None and silent:
+        raise ValueError(f"cannot match the level of silent items: {silent}")
+    if level is None:
+        return {label: 0.0 for label in items}
+    if level == "peak":
+        return {label: PEAK_PLAY_DB - p for label, (_, p) in measured.items()}
+    target = min([PLAY_RMS_DB] + [PEAK_LIMIT_DB - (p - r) for r, p in measured.values()])
+    return {label: target - r for label, (r, _) in measured.items()}
+
+
+def audio_html(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True, gain_db: Optional[float] = None) -> str:
     """An ``<audio>`` element with the MP3 embedded as a data URI."""
-    data = base64.b64encode(encode_mp3(x, sample_rate, normalize=normalize)).decode("ascii")
-    return f'<audio controls preload="metadata" src="data:audio/mpeg;base64,{data}"></audio>'
+    data = base64.b64encode(encode_mp3(x, sample_rate, normalize=normalize, gain_db=gain_db)).decode("ascii")
+    return (f'<audio controls preload="metadata" style="width:260px;max-width:100%" '
+            f'src="data:audio/mpeg;base64,{data}"></audio>')
 
 
 def player(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True):
@@ -156,19 +287,56 @@ def player(x: ArrayLike, sample_rate: int = 44100, *, normalize: bool = True):
 
 
 def players(items: Mapping[str, ArrayLike], sample_rate: int = 44100, *, notes: Optional[Mapping[str, str]] = None,
-            normalize: bool = True):
-    """A table of labelled players (``IPython.display.HTML``): one row per item."""
+            level: Optional[str] = "rms"):
+    """A table of labelled players (``IPython.display.HTML``): one row per item.
+
+    Loudness-matched by default (``level="rms"``, see :func:`playback_gains`), so that an A/B
+    comparison hears the processing, not the level; each row states the item's level as
+    rendered, relative to the first item, so the level difference is not hidden either.
+    ``level="peak"`` peak-normalises every item instead (and states the RMS that results);
+    ``level=None`` plays the signals as they are."""
     from IPython.display import HTML
 
+    if not items:
+        raise ValueError("players: no items")
+    gains = playback_gains(items, level=level)
+    measured = {label: levels_db(x) for label, x in items.items()}
+    first = next(iter(items))
     rows = []
     for label, x in items.items():
+        rms_rel = measured[label][0] - measured[first][0]
+        if level == "rms":
+            how = "reference level" if label == first else f"{rms_rel:+.1f} dB RMS re. first, as rendered"
+        elif level == "peak":
+            played = rms_rel + gains[label] - gains[first]
+            how = "reference" if label == first else f"{played:+.1f} dB RMS re. first, at equal peak"
+        else:
+            how = f"RMS {measured[label][0]:.1f} dBFS, peak {measured[label][1]:.1f} dBFS"
         note = html.escape(notes.get(label, "")) if notes else ""
         rows.append(
-            f"<tr><td><b>{html.escape(label)}</b></td><td>{audio_html(x, sample_rate, normalize=normalize)}</td>"
-            + (f"<td>{note}</td>" if notes else "")
-            + "</tr>"
+            f"<tr><td><b>{html.escape(label)}</b></td>"
+            f"<td>{audio_html(x, sample_rate, gain_db=gains[label])}</td>"
+            f"<td><small>{how}</small></td>" + (f"<td><small>{note}</small></td>" if notes else "") + "</tr>"
         )
-    return HTML(f'<table class="table beafx-players"><tbody>{"".join(rows)}</tbody></table>')
+    caption = {"rms": f"Loudness-matched: every player at the same RMS ({min(gains[k] + measured[k][0] for k in gains):.1f} dBFS).",
+               "peak": f"Peak-normalised: every player peaks at {PEAK_PLAY_DB:.0f} dBFS, so the loudness differs.",
+               None: "Played as rendered."}[level]
+    return HTML(f'<table class="table beafx-players" style="font-size:0.9em"><caption>{caption}</caption>'
+                f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def glue(name: str, value, *, display: bool = False):
+    """``myst_nb.glue`` when the book is being built (the prose quotes ``value`` with
+    ``{glue:text}`name```); returns ``value``. In Colab and plain Jupyter, where myst-nb is
+    not installed, it only returns ``value``."""
+    if isinstance(value, np.generic) or (isinstance(value, Tensor) and value.numel() == 1):
+        value = value.item()  # a plain float prints as a number (np.float64(...) would not format)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    _glue(name, value, display=display)
+    return value
 
 
 # --------------------------------------------------------------------------- effect curves

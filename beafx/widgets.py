@@ -99,6 +99,19 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
 _FIGSIZE = {"eq": (8.5, 3.0), "compressor": (8.5, 5.4), "clipper": (8.5, 3.0)}
 
 
+def readout_format(spec: ParamSpec) -> str:
+    """Slider readout: frequencies as whole hertz (``12000``, never ``1.2e+04``), others with
+    three significant digits."""
+    return ".0f" if spec.unit == "Hz" else ".3g"
+
+
+def format_value(spec: ParamSpec, value: float) -> str:
+    """A physical value as the sliders and notes print it, with its unit."""
+    unit = "" if spec.unit in ("", ":1") else f" {spec.unit}"
+    text = format(value, readout_format(spec))
+    return f"{text}:1" if spec.unit == ":1" else text + unit
+
+
 def slider_label(spec: ParamSpec) -> str:
     """``"low_shelf.gain_db"`` (dB) -> ``"low shelf gain (dB)"``: the unit once, in brackets."""
     name = spec.name
@@ -173,31 +186,36 @@ def _default_audio(excerpt: str, start: float, seconds: float) -> Tensor:
 
 # --------------------------------------------------------------------------- drawing
 class _Panels:
-    """The figure of one effect: its curve panel(s) and the spectrogram of the output.
-    Artists are created once and updated in place, so a redraw costs one PNG encode."""
+    """The figure of one effect: its curve panel(s) and a picture of the output (EQ: the
+    difference spectrogram output - input; compressor: waveform with RMS envelopes; clipper:
+    the spectrogram). Artists are created once and updated in place, so a redraw costs one
+    PNG encode."""
 
     def __init__(self, kind: str, sample_rate: int, seconds: float, *, dpi: int = 80) -> None:
         from matplotlib.figure import Figure
 
         self.kind, self.sample_rate, self.dpi = kind, sample_rate, dpi
         self.fig = Figure(figsize=_FIGSIZE[kind])
-        if kind == "compressor":  # two curves on top, the spectrogram below
+        self.gain_ax = self.env_ax = None
+        if kind == "compressor":  # two curves on top, the waveform below
             axes = self.fig.subplot_mosaic([["curve", "gain"], ["spec", "spec"]])
-            self.fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.94, wspace=0.3, hspace=0.42)
+            self.fig.subplots_adjust(left=0.09, right=0.91, bottom=0.09, top=0.94, wspace=0.3, hspace=0.42)
             self.curve_ax, self.gain_ax, self.spec_ax = axes["curve"], axes["gain"], axes["spec"]
         else:
             axes = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
-            self.fig.subplots_adjust(left=0.09, right=0.98, bottom=0.17, top=0.9, wspace=0.32)
-            self.curve_ax, self.spec_ax, self.gain_ax = axes[0], axes[1], None
+            self.fig.subplots_adjust(left=0.09, right=0.97, bottom=0.17, top=0.9, wspace=0.32)
+            self.curve_ax, self.spec_ax = axes[0], axes[1]
         (self.curve,) = self.curve_ax.plot([], [], color="C0", lw=1.8)
         self.curve_ax.grid(True, alpha=0.3)
+        n = int(seconds * sample_rate)
         if kind == "eq":
-            self.curve_ax.set_xscale("log")
-            self.curve_ax.set_xlim(20, sample_rate / 2)
+            plots.log_frequency_axis(self.curve_ax, hi=sample_rate / 2)
             self.curve_ax.set_ylim(-24, 24)
             self.curve_ax.set_xlabel("frequency (Hz)")
             self.curve_ax.set_ylabel("gain (dB)")
             self.curve_ax.set_title("magnitude response")
+            self.spec = plots.plot_difference_spectrogram(self.spec_ax, np.ones((1, n)), np.ones((1, n)), sample_rate,
+                                                          title="what the EQ changed (mel bands)")
         elif kind == "compressor":
             self.curve_ax.plot([-60, 0], [-60, 0], color="0.6", ls=":", lw=1)
             self.curve_ax.set_xlim(-60, 0)
@@ -212,19 +230,35 @@ class _Panels:
             self.gain_ax.set_xlabel("time (s)")
             self.gain_ax.set_ylabel("gain (dB)")
             self.gain_ax.set_title("gain over time")
+            (self.wave,) = self.spec_ax.plot([], [], color="C0", lw=0.3, alpha=0.5)
+            self.spec_ax.set_xlim(0, seconds)
+            self.spec_ax.set_ylim(-1.05, 1.05)
+            self.spec_ax.set_xlabel("time (s)")
+            self.spec_ax.set_ylabel("output")
+            self.spec_ax.set_title("output waveform with its RMS over 50 ms (dashed: the input's)")
+            self.env_ax = self.spec_ax.twinx()
+            (self.env_in,) = self.env_ax.plot([], [], color="0.3", lw=1.0, ls="--")
+            (self.env_out,) = self.env_ax.plot([], [], color="C0", lw=1.4)
+            self.env_ax.set_ylim(-50, 0)
+            self.env_ax.set_ylabel("RMS (dBFS)")
         else:
             self.curve_ax.plot([-1, 1], [-1, 1], color="0.6", ls=":", lw=1)
             self.curve_ax.set_xlim(-1, 1)
             self.curve_ax.set_xlabel("input")
             self.curve_ax.set_ylabel("output")
             self.curve_ax.set_title("transfer curve")
-        self.spec = plots.plot_spectrogram(self.spec_ax, np.zeros((1, int(seconds * sample_rate))), sample_rate,
-                                           title="output, peak-normalised (mel spectrogram)")
+            self.spec = plots.plot_spectrogram(self.spec_ax, np.zeros((1, n)), sample_rate,
+                                               title="output, peak-normalised (mel spectrogram)")
 
     def update(self, effect: Effect, q: Tensor, x: Tensor, y: Tensor) -> None:
         if self.kind == "eq":
             freqs, mag = plots.magnitude_response(effect, q)
             self.curve.set_data(freqs, mag[0])
+            from .functional.levels import rms_normalize
+
+            diff = (plots.mel_spectrogram_db(rms_normalize(y), self.sample_rate)
+                    - plots.mel_spectrogram_db(rms_normalize(x), self.sample_rate))
+            self.spec.set_data(diff)
         elif self.kind == "compressor":
             lin, lout = plots.static_curve(effect, q)
             self.curve.set_data(lin, lout)
@@ -232,13 +266,19 @@ class _Panels:
             t = np.arange(len(g)) / self.sample_rate
             step = max(1, len(g) // 2000)
             self.gain.set_data(t[::step], g[::step])
+            a = plots.as_numpy(y).mean(axis=0)
+            ta = np.arange(len(a)) / self.sample_rate
+            step = max(1, len(a) // 4000)
+            self.wave.set_data(ta[::step], a[::step])
+            self.env_in.set_data(*plots.rms_envelope_db(x, self.sample_rate))
+            self.env_out.set_data(*plots.rms_envelope_db(y, self.sample_rate))
         else:
             xs, ys = plots.transfer_curve(effect, q)
             self.curve.set_data(xs, ys[0])
             lo, hi = float(min(ys.min(), -1e-3)), float(max(ys.max(), 1e-3))
             pad = 0.08 * (hi - lo)
             self.curve_ax.set_ylim(lo - pad, hi + pad)
-        self.spec.set_data(plots.mel_spectrogram_db(normalize_0dbfs(y), self.sample_rate))
+            self.spec.set_data(plots.mel_spectrogram_db(normalize_0dbfs(y), self.sample_rate))
 
     def png(self) -> bytes:
         buf = io.BytesIO()
@@ -252,8 +292,9 @@ class EffectWidget:
     spectrogram of the processed excerpt, and players for the input and the output.
 
     The effect receives what it would receive inside a :class:`~beafx.effects.Chain`: the
-    excerpt with DC removed and its peak at 0 dBFS. Players peak-normalise (they compare
-    timbre, not level). ``set(**values)`` moves sliders from Python.
+    excerpt with DC removed and its peak at 0 dBFS. The two players are loudness-matched
+    (same RMS, see :func:`beafx.plots.playback_gains`) and the status line states the level
+    difference as rendered. ``set(**values)`` moves sliders from Python.
     """
 
     def __init__(self, name: str, *, audio: Optional[Tensor] = None, excerpt: str = "vibe_ace",
@@ -280,11 +321,12 @@ class EffectWidget:
         for spec in self.effect.param_specs:
             self.sliders[spec.name] = self._slider(spec, start_values[spec.name])
         self.controls = W.GridBox(list(self.sliders.values()), layout=W.Layout(
-            grid_template_columns="repeat(auto-fill, minmax(260px, 1fr))", grid_gap="2px 16px", width="100%",
+            grid_template_columns="repeat(auto-fill, minmax(330px, 1fr))", grid_gap="2px 16px", width="100%",
             overflow="hidden"))
         self.panels = _Panels(self.kind, sample_rate, self.x.shape[-1] / sample_rate)
         self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="760px"))
-        self.dry_player = W.Audio(value=plots.encode_mp3(self.x, sample_rate), format="mp3", autoplay=False)
+        self.dry_player = W.Audio(format="mp3", autoplay=False)
+        self._dry_gain: Optional[float] = None
         self.player = W.Audio(format="mp3", autoplay=False)
         self.status = W.HTML()
         title = W.HTML(f"<b>{type(self.effect).__name__}</b> (<code>{name}</code>): move a slider, "
@@ -301,14 +343,14 @@ class EffectWidget:
     def _slider(self, spec: ParamSpec, value: float):
         import ipywidgets as W
 
-        common = dict(description=slider_label(spec), continuous_update=False,
-                      style={"description_width": "105px"}, layout=W.Layout(width="100%"))
+        common = dict(description=slider_label(spec), description_allow_html=False, continuous_update=False,
+                      style={"description_width": "150px"}, layout=W.Layout(width="100%"),
+                      readout_format=readout_format(spec))
         if spec.scale == "log":
             lo, hi = math.log10(spec.minimum), math.log10(spec.maximum)
-            return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=(hi - lo) / 200,
-                                    readout_format=".3g", **common)
+            return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=(hi - lo) / 200, **common)
         return W.FloatSlider(value=value, min=spec.minimum, max=spec.maximum,
-                             step=(spec.maximum - spec.minimum) / 200, readout_format=".3g", **common)
+                             step=(spec.maximum - spec.minimum) / 200, **common)
 
     @property
     def values(self) -> dict[str, float]:
@@ -347,15 +389,20 @@ class EffectWidget:
         q = self.q
         y = self.effect(self.x, q)
         self.output = y
+        gains = plots.playback_gains({"input": self.x, "output": y})
         # encode the player's MP3 on a second thread while the figure is drawn
-        audio = self._pool.submit(plots.encode_mp3, y, self.sample_rate)
+        audio = self._pool.submit(plots.encode_mp3, y, self.sample_rate, gain_db=gains["output"])
+        if self._dry_gain is None or abs(gains["input"] - self._dry_gain) > 1e-6:
+            self.dry_player.value = plots.encode_mp3(self.x, self.sample_rate, gain_db=gains["input"])
+            self._dry_gain = gains["input"]
         self.panels.update(self.effect, q, self.x, y)
         png = self.panels.png()
         self.image.value = png
         self.player.value = audio.result()
-        peak = float(y.abs().max())
-        self.status.value = (f"<small>output peak {20 * math.log10(max(peak, 1e-12)):+.1f} dBFS "
-                             f"(the player normalises it)</small>")
+        rms_out, peak_out = plots.levels_db(y)
+        rms_in = plots.levels_db(self.x)[0]
+        self.status.value = (f"<small>as rendered: output RMS {rms_out - rms_in:+.1f} dB re. the input, peak "
+                             f"{peak_out:+.1f} dBFS; both players play at the same RMS (loudness-matched)</small>")
         self.renders += 1
         return y
 
@@ -371,7 +418,7 @@ def widget(name: str, **kwargs) -> EffectWidget:
 # --------------------------------------------------------------------------- static twins
 @dataclass
 class StaticTwin:
-    """A widget's build-time stand-in: preset curves, spectrograms and players."""
+    """A widget's build-time stand-in: preset curves, pictures of the outputs and players."""
 
     name: str
     presets: dict[str, dict[str, float]]
@@ -383,14 +430,17 @@ class StaticTwin:
     def notes(self) -> dict[str, str]:
         """The non-default parameters of each preset, for the players' table."""
         base = default_values(self.name)
+        specs = {s.name: s for s in effect_class(self.name).param_specs}
         out = {"input": "the excerpt as the effect receives it (DC removed, peak at 0 dBFS)"}
         for label, vals in self.presets.items():
             changed = {k: v for k, v in vals.items() if not math.isclose(v, base[k], abs_tol=1e-9)}
-            out[label] = ", ".join(f"{k} = {v:.3g}" for k, v in changed.items()) or "defaults"
+            out[label] = ", ".join(f"{slider_label(specs[k]).split(' (')[0]} {format_value(specs[k], v)}"
+                                   for k, v in changed.items()) or "defaults"
         return out
 
-    def players(self):
-        return plots.players({"input": self.dry, **self.outputs}, self.sample_rate, notes=self.notes())
+    def players(self, *, level: Optional[str] = "rms"):
+        """Players of the input and every preset, loudness-matched unless ``level`` says otherwise."""
+        return plots.players({"input": self.dry, **self.outputs}, self.sample_rate, notes=self.notes(), level=level)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -403,8 +453,11 @@ class StaticTwin:
 def static_twin(name: str, *, presets: Optional[Mapping[str, Mapping[str, float]]] = None,
                 audio: Optional[Tensor] = None, excerpt: str = "vibe_ace", start: float = 0.0,
                 seconds: float = 5.0, sample_rate: int = 44100) -> StaticTwin:
-    """Render the presets of ``name`` (default :data:`PRESETS`) as one figure (curves on
-    top, one spectrogram per preset below) and a table of players."""
+    """Render the presets of ``name`` (default :data:`PRESETS`) as one figure and a table of
+    loudness-matched players. Top: the curves (EQ magnitude responses; compressor static
+    curves and gain over time; clipper transfer curves). Bottom, one panel per preset: for an
+    EQ the difference spectrogram (output - input), for a compressor the waveform with its
+    RMS envelope, for a clipper the spectrogram (after the input's)."""
     from matplotlib.figure import Figure
 
     _check_name(name)
@@ -417,37 +470,50 @@ def static_twin(name: str, *, presets: Optional[Mapping[str, Mapping[str, float]
     x = normalize_0dbfs((_default_audio(excerpt, start, seconds) if audio is None else audio).float())
 
     n_top = 2 if kind == "compressor" else 1
-    n_bottom = len(resolved) + 1
+    n_bottom = len(resolved) + (1 if kind == "clipper" else 0)
     fig = Figure(figsize=(12, 6.4), layout="constrained")
     grid = fig.add_gridspec(2, n_bottom)
     bounds = np.linspace(0, n_bottom, n_top + 1).round().astype(int)
     top = [fig.add_subplot(grid[0, bounds[i]:bounds[i + 1]]) for i in range(n_top)]
     bottom = [fig.add_subplot(grid[1, i]) for i in range(n_bottom)]
-    plots.plot_spectrogram(bottom[0], x, sample_rate, title="input")
+    if kind == "clipper":
+        image = plots.plot_spectrogram(bottom[0], x, sample_rate, title="input", colorbar=False)
+        panels = bottom[1:]
+    else:
+        panels = bottom
     outputs: dict[str, Tensor] = {}
     for i, (label, vals) in enumerate(resolved.items()):
         q = to_q(effect.param_specs, vals)
         y = effect(x, q)
         outputs[label] = y
         color = f"C{i}"
+        ax = panels[i]
         if kind == "eq":
             freqs, mag = plots.magnitude_response(effect, q)
-            top[0].semilogx(freqs, mag[0], color=color, lw=1.8, label=label)
+            top[0].plot(freqs, mag[0], color=color, lw=1.8, label=label)
+            image = plots.plot_difference_spectrogram(ax, y, x, sample_rate, title=f"{label}: output - input",
+                                                      colorbar=False)
         elif kind == "compressor":
             lin, lout = plots.static_curve(effect, q)
             top[0].plot(lin, lout, color=color, lw=1.8, label=label)
             g = plots.gain_over_time(effect, x, q, y=y)
             t = np.arange(len(g)) / sample_rate
             top[1].plot(t[::50], g[::50], color=color, lw=1.0, label=label)
+            env = plots.plot_waveform_envelope(ax, y, sample_rate, color=color, reference=x, title=label)
+            if i < len(panels) - 1:
+                env.set_ylabel("")
         else:
             xs, ys = plots.transfer_curve(effect, q)
             top[0].plot(xs, ys[0], color=color, lw=1.8, label=label)
-        plots.plot_spectrogram(bottom[i + 1], normalize_0dbfs(y), sample_rate, title=label)
-        bottom[i + 1].set_ylabel("")
+            image = plots.plot_spectrogram(ax, normalize_0dbfs(y), sample_rate, title=label, colorbar=False)
+        if i > 0 or kind == "clipper":
+            ax.set_ylabel("")
+    if kind != "compressor":
+        fig.colorbar(image, ax=bottom, label="output - input (dB)" if kind == "eq" else "level (dB)", shrink=0.9)
     ax = top[0]
     ax.grid(True, alpha=0.3)
     if kind == "eq":
-        ax.set_xlim(20, sample_rate / 2)
+        plots.log_frequency_axis(ax, hi=sample_rate / 2)
         ax.set_xlabel("frequency (Hz)")
         ax.set_ylabel("gain (dB)")
         ax.set_title(f"{type(effect).__name__}: magnitude responses of the presets")

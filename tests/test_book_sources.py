@@ -98,3 +98,57 @@ def test_github_pages_workflow_builds_and_publishes_the_book():
     assert "make book" in runs
     assert any(u.startswith("actions/upload-pages-artifact") for u in uses)
     assert any(u.startswith("actions/deploy-pages") for u in uses)
+
+
+def _code_cells(md):
+    import jupytext
+
+    return [c for c in jupytext.read(md).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("md", PAGES, ids=lambda p: p.stem)
+def test_every_glued_number_in_the_prose_is_computed_on_the_page(md):
+    text = md.read_text()
+    prose = re.sub(r"```\{code-cell\}.*?\n```", "", text, flags=re.S)
+    used = {m.split(":")[0] for m in re.findall(r"\{glue:text\}`([^`]+)`", prose)}
+    code = "\n".join(c.source for c in _code_cells(md))
+    literal = set(re.findall(r"glue\(\s*\"([\w]+)\"", code))
+    patterns = [re.compile("^" + re.sub(r"\\\{[^}]*\\\}", r"[^_]+(?:_[^_]+)*?", re.escape(p)) + "$")
+                for p in re.findall(r"glue\(\s*f\"([^\"]+)\"", code)]
+    missing = sorted(k for k in used if k not in literal and not any(p.match(k) for p in patterns))
+    assert not missing, f"{md.name}: prose quotes glue keys that no cell computes: {missing}"
+    assert not re.search(r"\{glue:text\}`[^`]*\}", text), "a glue role closed with } instead of `"
+
+
+@pytest.mark.parametrize("md", PAGES, ids=lambda p: p.stem)
+def test_live_widgets_run_in_jupyter_and_their_static_twin_stands_in_the_book(md):
+    cells = _code_cells(md)
+    for i, cell in enumerate(cells):
+        found = re.search(r"widgets\.widget\(\s*\"(\w+)\"", cell.source)
+        if not found:
+            continue
+        tags = cell.metadata.get("tags", [])
+        assert "remove-cell" in tags and "skip-execution" in tags, f"{md.name}: live widget cell {i} is not hidden"
+        assert f'static_twin("{found.group(1)}"' in cells[i - 1].source, \
+            f"{md.name}: the live {found.group(1)} widget does not follow its static twin"
+
+
+@pytest.mark.parametrize("md", PAGES[1:], ids=lambda p: p.stem)
+def test_exercises_have_collapsed_hints_or_solutions(md):
+    text = md.read_text()
+    exercises = text[text.index("## Exercises"):]
+    numbered = re.findall(r"^\d+\. \*\*", exercises, re.M)
+    dropdowns = re.findall(r"```\{admonition\} [^\n]+\n\s*:class: dropdown", exercises)
+    assert numbered and len(dropdowns) == len(numbered), f"{md.name}: {len(numbered)} exercises, {len(dropdowns)} dropdowns"
+
+
+def test_the_glossary_defines_the_words_the_chapters_borrow():
+    text = (BOOK / "index.md").read_text()
+    glossary = text[text.index("```{glossary}"):]
+    glossary = glossary[: glossary.index("\n```\n")]
+    terms = {line.strip() for line in glossary.splitlines()[1:] if line and not line.startswith(" ")}
+    assert {"dBFS", "crest factor", "Q", "threshold", "ratio", "knee", "attack", "release", "drive",
+            "hardness"} <= terms
+    for md in PAGES:
+        for term in re.findall(r"\{term\}`([^`<]+)`", md.read_text()):
+            assert term.strip() in terms, f"{md.name}: {{term}}`{term}` is not in the glossary"

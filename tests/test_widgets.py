@@ -145,3 +145,57 @@ def test_bench_line_for_widgets_runs():
     lines = bench.run(["widgets"], quick=True)
     assert {ln.name.split(": ")[1].split(" ")[0] for ln in lines} == set(widgets.with_widgets())
     assert all(ln.seconds > 0 and ln.ratio > 0 for ln in lines)
+
+
+def test_frequencies_print_as_whole_hertz_and_labels_fit():
+    from beafx.params import TABLE
+
+    f0 = next(s for s in TABLE["ParametricEQ"] if s.name == "high_shelf.f0")
+    assert widgets.readout_format(f0) == ".0f"
+    assert widgets.format_value(f0, 12000.0) == "12000 Hz"
+    ratio = next(s for s in TABLE["Compressor"] if s.name == "ratio")
+    assert widgets.format_value(ratio, 4.0) == "4:1"
+    w = widgets.widget("peq", **SHORT)
+    slider = w.sliders["high_shelf.f0"]
+    assert slider.readout_format == ".0f"
+    width = int(slider.style.description_width.rstrip("px"))
+    longest = max(len(widgets.slider_label(s)) for s in w.effect.param_specs)
+    assert width >= 7 * longest  # about 7 px per character at the widget's font size
+    twin = widgets.static_twin("peq", **SHORT)
+    assert "e+0" not in " ".join(twin.notes().values())
+
+
+def test_log_frequency_axes_have_integer_ticks_from_20_hz_to_20_khz():
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    ax.plot([20, 22050], [0, 1])
+    plots.log_frequency_axis(ax)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["20", "50", "100", "200", "500", "1000", "2000", "5000", "10000", "20000"]
+    assert ax.get_xscale() == "log"
+    ticks, mel_labels = plots.mel_axis_ticks()
+    assert all(label.isdigit() for label in mel_labels) and np.all(np.diff(ticks) > 0)
+
+
+def test_every_spectrogram_has_a_colour_bar_and_twins_show_the_right_pictures():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    plots.plot_spectrogram(fig.add_subplot(), np.random.default_rng(0).standard_normal((1, 44100)))
+    assert len(fig.axes) == 2  # the spectrogram and its colour bar
+    labels = {name: [ax.get_ylabel() for ax in widgets.static_twin(name, **SHORT).figure.axes]
+              for name in ("peq", "compressor", "clipper")}
+    assert "output - input (dB)" in labels["peq"]  # EQ: difference spectrograms, with their colour bar
+    assert "level (dB)" in labels["clipper"]
+    assert any("RMS" in label for label in labels["compressor"])  # compressor: RMS envelopes
+    w = widgets.widget("compressor", **SHORT)
+    assert w.panels.env_ax is not None and len(w.panels.env_out.get_xdata()) > 0
+
+
+def test_difference_spectrogram_of_a_gain_is_zero():
+    from matplotlib.figure import Figure
+
+    x = examples.load("vibe_ace", seconds=1.0)
+    im = plots.plot_difference_spectrogram(Figure().add_subplot(), 0.25 * x, x)
+    assert np.abs(im.get_array()).max() < 1e-3  # both at equal RMS: a pure gain changes nothing

@@ -194,3 +194,15 @@ def test_ddp_two_cpu_processes(tmp_path):
     result = json.loads((tmp_path / "ddp" / "result.json").read_text())
     assert result["global_step"] == 2 and result["hardware"].startswith("2 x CPU")
     assert load_model(tmp_path / "ddp").config.encoder == "tfe"
+
+
+@pytest.mark.slow
+def test_bench_training_group_reports_each_encoder():
+    """The bench's own code path at smoke sizes; no speed is asserted."""
+    from beafx.bench import run
+
+    lines = run(["training"], quick=True)
+    assert [ln.name.split(",")[0] for ln in lines] == ["train step MEE-s", "train step TE", "train step TFE"]
+    for ln in lines:
+        assert ln.seconds > 0 and ln.extra["examples_per_s"] > 0
+        assert all(ln.extra[f"{k}_s"] > 0 for k in ("encoder", "chain", "loss")) and ln.extra["data_s_one_worker"] > 0

@@ -22,6 +22,7 @@ GROUP_MODULES = {
     "compressor": "beafx.bench.compressor",
     "data": "beafx.bench.data",
     "widgets": "beafx.bench.widgets",
+    "training": "beafx.bench.training",
 }
 
 _GROUPS: dict[str, Callable[[bool], list["Line"]]] = {}

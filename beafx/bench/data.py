@@ -1,15 +1,14 @@
 """Bench group ``data``: how fast :class:`~beafx.data.EffectDataset` makes training examples,
 per available source, against what a training step consumes.
 
-An example is a 10 s clip (``quick``: 1 s) drawn, peak-normalised and passed through the full
+An example is a 10 s clip (``quick``: 2 s) drawn, peak-normalised and passed through the full
 synthesis chain ``peq+compressor+clipper`` on one torch thread, as in one DataLoader worker.
-The baseline is the part of a training step that every encoder shares: the differentiable
-analysis chain (the same three effects, ``synthesis=False``) forward and backward on a batch
-of 16 (timed with all torch threads, as training runs), divided by 16: the time a training
-step spends per example before its encoder runs. A ratio > 1 means one worker makes examples
-faster than that; the step is slower still (the encoder's forward and backward come on top),
-so the real margin is larger, and ``make_loader`` runs several workers. If an effect of the
-chain is missing from this installation, the lines say which part was timed.
+The baseline is the real training step (:mod:`beafx.bench.training`): TFE, the same chain as
+the analysis chain, Mel loss, forward, backward and Adam on a batch of 16 clips of the same
+length (timed with all torch threads, as training runs), divided by 16. A ratio > 1 means one
+worker makes examples faster than a step consumes them; ``make_loader`` runs several workers.
+If an effect of the chain is missing from this installation, the lines say which part was
+timed.
 
 Sources: ``synthetic`` always; ``debian-music`` when installed; ``musdb:$MUSDB_PATH`` when
 ``MUSDB_PATH`` is set (musdb's own variable) and ffmpeg is installed; ``folder:$BEAFX_BENCH_FOLDER``
@@ -51,20 +50,16 @@ def _sources() -> list[str]:
     return specs
 
 
-def _consumer_seconds_per_example(spec: str, samples: int, repeat: int) -> float:
-    """Analysis chain forward+backward on a batch of 16, per example."""
-    from ..effects import make
+def _consumer_seconds_per_example(spec: str, seconds: float, repeat: int) -> float:
+    """A real TFE training step (Mel loss, analysis chain ``spec``) on a batch of 16 clips of
+    ``seconds``, per example."""
+    from dataclasses import replace
 
-    chain = make(spec, sample_rate=44100)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(BATCH, 1, samples, generator=gen) * 0.1
-    q = torch.rand(BATCH, chain.num_params, generator=gen)
+    from ..profiles import get_profile
+    from .training import step_parts
 
-    def step():
-        qq = q.clone().requires_grad_(True)
-        chain(x, qq).square().mean().backward()
-
-    return timeit(step, repeat=repeat) / BATCH
+    profile = replace(get_profile("cpu"), clip_seconds=seconds, batch_size=BATCH)
+    return step_parts("tfe", spec, profile, repeat=repeat)["step"] / BATCH
 
 
 @register("data")
@@ -73,7 +68,7 @@ def bench_data(quick: bool) -> list[Line]:
     from ..data.dataset import default_num_workers
     from ..data.synthetic import SyntheticSource
 
-    seconds = 1.0 if quick else 10.0
+    seconds = 2.0 if quick else 10.0
     samples = int(seconds * 44100)
     n_examples = 2 if quick else 8
     threads = torch.get_num_threads()
@@ -81,7 +76,7 @@ def bench_data(quick: bool) -> list[Line]:
     try:
         spec = _chain()
         chain_note = "" if spec == CHAIN else f" (only {spec} available)"
-        consumer = _consumer_seconds_per_example(spec, samples, repeat=1 if quick else 3)
+        consumer = _consumer_seconds_per_example(spec, seconds, repeat=1 if quick else 2)
         torch.set_num_threads(1)
         # Synthesis alone: x real time on one core.
         synth = SyntheticSource()
@@ -103,9 +98,9 @@ def bench_data(quick: bool) -> list[Line]:
             lines.append(
                 Line(
                     "data", f"examples, {source_spec}, {seconds:.0f} s, full chain{chain_note}, 1 thread", t,
-                    baseline="train step per example (analysis chain fwd+bwd, batch 16)", ratio=consumer / t,
-                    note=f"{1 / t:.1f} examples/s per worker ({workers / t:.1f}/s with {workers} worker{'s' if workers > 1 else ''}) vs a step "
-                         f"consuming <= {1 / consumer:.1f}/s before its encoder runs",
+                    baseline="TFE train step per example (full chain, Mel, batch 16)", ratio=consumer / t,
+                    note=f"{1 / t:.1f} examples/s per worker ({workers / t:.1f}/s with {workers} worker{'s' if workers > 1 else ''}) vs a TFE step "
+                         f"consuming {1 / consumer:.1f}/s",
                     extra={"examples_per_s": 1 / t, "consumer_examples_per_s": 1 / consumer, "workers": workers},
                 )
             )

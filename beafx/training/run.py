@@ -155,6 +155,8 @@ def _quiet_lightning(quiet: bool):
     The run folder holds config.json beside best.ckpt by design: that warning is always off."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        # Lightning 2.6's own use of a torch pytree API that torch >= 2.10 deprecates: not ours to fix
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
         if not quiet:
             yield
             return

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.beafx-installed
 
-.PHONY: venv test test-colab test-live book book-clean bench clean debian-music
+.PHONY: venv test test-colab test-live book book-clean bench clean debian-music demo-model
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,15 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 debian-music:
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y warzone2100-music
+
+# The demo model of the book and of `beafx estimate` (the `cpu` PEQ/TFE/Mel run): train (or
+# resume), evaluate, export. About 15-30 min on a 2-core CPU; run the same on a GPU to go faster.
+DEMO_RUN := results/cpu/runs/peq-peq-tfe-mel-cpu-s0
+DEMO_DIR := beafx/models/peq_tfe_mel
+
+demo-model: $(STAMP)
+	$(VENV)/bin/beafx train --chain peq --encoder tfe --loss mel --profile cpu --out $(DEMO_RUN) --resume
+	$(VENV)/bin/beafx evaluate $(DEMO_RUN) > $(DEMO_RUN)/evaluation.json
+	mkdir -p $(DEMO_DIR)
+	$(VENV)/bin/beafx export $(DEMO_RUN) --out $(DEMO_DIR)/model.pt --metrics $(DEMO_RUN)/evaluation.json
+	cp $(DEMO_RUN)/evaluation.json $(DEMO_RUN)/result.json $(DEMO_RUN)/config.json $(DEMO_DIR)/

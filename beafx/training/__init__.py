@@ -10,11 +10,11 @@ The neural proxy compressor is trained by :mod:`beafx.training.proxy`.
 """
 from __future__ import annotations
 
-from .checkpoint import MODEL_FORMAT, RUN_FORMAT, TrainedModel, build_network, export_model, load_model
+from .checkpoint import DEMO_MODELS, MODEL_FORMAT, RUN_FORMAT, TrainedModel, build_network, demo_model_path, export_model, load_model
 from .config import ENCODER_NAMES, LOSS_NAMES, RunConfig
 
 __all__ = [
-    "ENCODER_NAMES", "LOSS_NAMES", "MODEL_FORMAT", "RUN_FORMAT", "RunConfig", "TrainResult", "TrainedModel",
+    "DEMO_MODELS", "ENCODER_NAMES", "LOSS_NAMES", "MODEL_FORMAT", "demo_model_path", "RUN_FORMAT", "RunConfig", "TrainResult", "TrainedModel",
     "build_network", "export_model", "load_model", "train",
 ]
 

@@ -8,7 +8,8 @@ Three forms are accepted by :func:`load_model`:
 - a Lightning checkpoint (``.ckpt``) written by :func:`beafx.training.train`;
 - an exported model (``.pt``, :func:`export_model`): the network's weights (fp16 by default),
   its :class:`RunConfig`, the profile's sizes and the parameter names; no optimiser or trainer
-  state, loadable without Lightning.
+  state, loadable without Lightning;
+- ``demo:NAME``: a demo model shipped in the package (:data:`DEMO_MODELS`).
 """
 from __future__ import annotations
 
@@ -114,7 +115,23 @@ def _read(path: Path) -> dict:
     return obj
 
 
+#: Demo models shipped in the package (``beafx/models/<name>/model.pt``), loadable as ``demo:<name>``.
+DEMO_MODELS = {"peq": "peq_tfe_mel"}
+
+
+def demo_model_path(name: str) -> Path:
+    """Path of the shipped demo model ``name`` (``peq``: the ``cpu`` PEQ/TFE/Mel model)."""
+    if name not in DEMO_MODELS:
+        raise ValueError(f"unknown demo model {name!r}; demo models: {', '.join(DEMO_MODELS)}")
+    path = Path(__file__).resolve().parent.parent / "models" / DEMO_MODELS[name] / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"the demo model {name!r} is not in this installation ({path})")
+    return path
+
+
 def _resolve(path: PathLike) -> Path:
+    if isinstance(path, str) and path.startswith("demo:"):
+        return demo_model_path(path[len("demo:"):])
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint or run folder at {path}")

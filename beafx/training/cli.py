@@ -89,9 +89,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 metrics = json.load(fh)
         except (OSError, ValueError) as err:
             raise ValueError(f"cannot read --metrics {args.metrics}: {err}") from None
+    from pathlib import Path
+
     path = export_model(args.run, args.out, fp16=not args.fp32, metrics=metrics)
     print(f"wrote {path}", file=sys.stderr)
+    if Path(args.run).is_dir():
+        curves = write_curves(args.run, Path(args.out).parent / "curves.csv")
+        print(f"wrote {curves}", file=sys.stderr)
     return 0
+
+
+def write_curves(run_dir, out_path):
+    """Write the run's merged training curves (:func:`beafx.training.run.read_curves`) as CSV."""
+    import csv
+
+    from .run import read_curves
+
+    rows = read_curves(run_dir)
+    keys = sorted({k for r in rows for k in r})
+    with open(out_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    return out_path
 
 
 def add_parser(sub) -> None:

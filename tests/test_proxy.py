@@ -425,3 +425,17 @@ def test_error_map_shape_and_worst_cell():
     assert out["worst"][2] == float(t.max())
     with pytest.raises(ValueError, match="two different names"):
         error_map(_proxy(), params=("ratio", "ratio"), x=x, q=q)
+
+
+def test_evaluate_proxy_metrics_are_zero_for_the_dsp_itself():
+    from beafx.training.proxy import evaluate_proxy
+
+    exact = evaluate_proxy(Compressor(), source="synthetic", n_clips=2, seconds=3.1, onset_seconds=1.0, batch_size=2)
+    assert exact["mae"] == 0.0 and exact["mae_onset"] == 0.0 and exact["esr"] == 0.0
+    assert exact["dry_mae"] > exact["static_mae"] > 0.0
+    assert len(exact["clips"]) == 2 and set(exact["clips"][0]) >= {"mae", "threshold_db", "release_ms"}
+    proxy = evaluate_proxy(_proxy(dtype=torch.float32), source="synthetic", n_clips=2, seconds=3.1, batch_size=2)
+    assert proxy["mae"] > 0 and proxy["gain_error_db"] > 0
+    assert proxy["dry_mae"] == exact["dry_mae"]  # the same clips
+    with pytest.raises(ValueError, match="receptive field"):
+        evaluate_proxy(Compressor(), seconds=2.0)

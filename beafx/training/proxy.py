@@ -82,7 +82,7 @@ class ProxyProfile:
 PROXY_PROFILES: dict[str, ProxyProfile] = {
     "smoke": ProxyProfile("smoke", 0.25, 2, 1e-3, 3, 0.1, 2, 2, 0.25, 0.5, 1e9, 1),
     "cpu": ProxyProfile("cpu", 4.0, 4, 1e-3, 6000, 6.0, 100, 8, 4.0, 0.5, 10.0, 10),
-    "paper": ProxyProfile("paper", 6.0, 16, 1e-3, 20000, 24.0, 500, 32, 10.0, 0.5, 10.0, 25),
+    "paper": ProxyProfile("paper", 6.0, 16, 1e-3, 20000, 6.0, 500, 32, 10.0, 0.5, 10.0, 25),
 }
 
 

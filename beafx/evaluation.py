@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -48,6 +47,7 @@ from .data.base import SPLITS, Source, Track
 from .data.dataset import EffectDataset, synthesis_chain, worker_init_fn
 from .effects import Chain, make
 from .profiles import Profile, get_profile
+from .provenance import git_commit
 from .training.config import RunConfig, profile_hash
 
 #: Audio metrics (between ``y_hat`` and ``y``), in table order.
@@ -462,19 +462,6 @@ def _store_baselines(key: tuple, baselines: dict, cache_dir: Optional[PathLike])
 def clear_baseline_cache() -> None:
     """Forget the baselines remembered in this process (files in a ``cache_dir`` stay)."""
     _BASELINE_CACHE.clear()
-
-
-def git_commit() -> Optional[str]:
-    """``git rev-parse HEAD`` of the checkout holding beafx (None outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
 
 
 def _check_length(config: RunConfig, profile: Profile) -> None:

@@ -44,6 +44,17 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def env_max_steps() -> Optional[int]:
+    """``$BEAFX_MAX_STEPS`` as an integer, or None when unset."""
+    raw = os.environ.get("BEAFX_MAX_STEPS")
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"BEAFX_MAX_STEPS must be a positive integer, got {raw!r}") from None
+
+
 def get_profile(name: Optional[str] = None, *, max_steps: Optional[int] = None) -> Profile:
     """The profile ``name`` (default: ``$BEAFX_PROFILE`` or ``cpu``), capped by ``max_steps``
     or ``$BEAFX_MAX_STEPS``."""
@@ -51,12 +62,8 @@ def get_profile(name: Optional[str] = None, *, max_steps: Optional[int] = None) 
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; profiles: {', '.join(PROFILES)}")
     profile = PROFILES[name]
-    if max_steps is None and os.environ.get("BEAFX_MAX_STEPS"):
-        raw = os.environ["BEAFX_MAX_STEPS"]
-        try:
-            max_steps = int(raw)
-        except ValueError:
-            raise ValueError(f"BEAFX_MAX_STEPS must be a positive integer, got {raw!r}") from None
+    if max_steps is None:
+        max_steps = env_max_steps()
     if max_steps is not None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer, got {max_steps}")

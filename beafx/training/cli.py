@@ -6,40 +6,32 @@ import json
 import sys
 
 from ..data.sources import DEFAULT_SOURCE, SPEC_FORMS
-from ..profiles import PROFILES
+from ..profiles import PROFILES, env_max_steps
 from .config import ENCODER_NAMES, LOSS_NAMES, RunConfig
 
 
-def _devices(value: str):
-    if value == "auto":
-        return value
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--devices takes a positive integer or 'auto', got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--devices takes a positive integer or 'auto', got {value!r}")
-    return n
+def _int_at_least(minimum: int, *, also: tuple[str, ...] = ()):
+    """An argparse type: an integer >= ``minimum`` (or one of the words ``also``)."""
+    words = "".join(f" or {w!r}" for w in also)
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(value: str):
+        if value in also:
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            n = minimum - 1
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}{words}, got {value!r}")
+        return n
+
+    return parse
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
-
-
-def _non_negative(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
-    return n
+_devices = _int_at_least(1, also=("auto",))
+_positive = _int_at_least(1)
+_non_negative = _int_at_least(0)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -52,13 +44,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise ValueError("give --chain CHAIN, or both --synthesis CHAIN and --analysis CHAIN")
     synthesis = args.chain or args.synthesis
     analysis = args.chain or args.analysis
-    max_steps = args.max_steps
-    if max_steps is None and os.environ.get("BEAFX_MAX_STEPS"):
-        raw = os.environ["BEAFX_MAX_STEPS"]
-        try:
-            max_steps = int(raw)
-        except ValueError:
-            raise ValueError(f"BEAFX_MAX_STEPS must be a positive integer, got {raw!r}") from None
+    max_steps = args.max_steps if args.max_steps is not None else env_max_steps()
     return RunConfig(
         synthesis=synthesis, analysis=analysis, encoder=args.encoder, loss=args.loss,
         profile=args.profile or os.environ.get("BEAFX_PROFILE", "cpu"), source=args.source,

@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -32,6 +31,7 @@ from typing import Any, Optional, Union
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..provenance import git_commit
 from ..data import EffectDataset, default_num_workers, open_source, worker_init_fn
 from .config import RunConfig, profile_hash
 from .data import StepSampler, TrainStream
@@ -52,17 +52,6 @@ class TrainResult:
     wall_seconds: float
     device: str
     attempts: int
-
-
-def git_commit() -> Optional[str]:
-    """The commit of the beafx checkout, when it is one (else None)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def plan_steps(config: RunConfig, train_examples: int) -> tuple[int, int]:

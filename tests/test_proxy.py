@@ -341,6 +341,8 @@ def test_train_proxy_smoke_and_resume(tmp_path):
     assert r2.global_step == 3
     steps = [int(line.split(",")[0]) for line in (run / "curve.csv").read_text().splitlines()[1:]]
     assert steps[0] == 1 and steps[-1] == 3
+    r3 = train_proxy(tmp_path / "timed", profile="smoke", max_hours=1e-9, progress=False)
+    assert r3.global_step == 1  # the budget is spent after the first step
     out = export_weights(run, tmp_path / "w.pt")
     m = ProxyCompressor(weights=out)
     assert m.weights_info["global_step"] == 3 and math.isfinite(m.weights_info["check_mae"])

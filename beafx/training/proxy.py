@@ -62,7 +62,7 @@ class ProxyProfile:
     batch_size: int
     lr: float
     max_steps: int
-    max_hours: float  # wall-clock cap (Lightning's max_time, kept across resumes)
+    max_hours: float  # wall-clock budget of training, counted across resumes, pauses excluded
     val_every_steps: int
     val_clips: int
     val_seconds: float
@@ -309,7 +309,10 @@ def _keeper_callback(run_dir: Path, profile: ProxyProfile, kind: str, valid: Opt
             self.t_last_save = time.monotonic()
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-            progress = max(trainer.global_step / profile.max_steps, self.elapsed() / (3600.0 * profile.max_hours))
+            elapsed = self.elapsed()
+            if elapsed >= 3600.0 * profile.max_hours:
+                trainer.should_stop = True
+            progress = max(trainer.global_step / profile.max_steps, elapsed / (3600.0 * profile.max_hours))
             for group in trainer.optimizers[0].param_groups:
                 group["lr"] = profile.lr * lr_factor(progress)
 
@@ -336,6 +339,10 @@ def _keeper_callback(run_dir: Path, profile: ProxyProfile, kind: str, valid: Opt
             self.save(trainer, module)
 
     return Keeper()
+
+
+#: A gap longer than this between two steps of a run is a pause and does not count as training time.
+PAUSE_SECONDS = 300.0
 
 
 def _weights_name(kind: str) -> str:
@@ -440,7 +447,7 @@ def train_proxy(
         keeper = _keeper_callback(run_dir, prof, kind, valid, info)
         trainer = pl.Trainer(
             accelerator=accelerator, devices=devices, max_steps=prof.max_steps, max_epochs=-1,
-            max_time={"seconds": prof.max_hours * 3600.0}, logger=False, enable_checkpointing=False,
+            logger=False, enable_checkpointing=False,
             callbacks=[keeper], enable_progress_bar=progress, enable_model_summary=progress,
             num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=str(run_dir),
         )

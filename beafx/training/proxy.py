@@ -397,7 +397,7 @@ def train_proxy(
 
     ``resume=True`` continues the run in ``out_dir`` from ``last.ckpt`` (same batches as an
     uninterrupted run); without it, ``out_dir`` must not hold a run. ``max_steps`` caps the
-    profile's steps, ``max_hours`` its wall-clock budget (counted across resumes). Returns where
+    profile's steps, ``max_hours`` its budget of training time (across resumes, pauses excluded). Returns where
     the weights are and the last validation metrics."""
     import lightning.pytorch as pl
 

@@ -31,7 +31,7 @@ DIFF_DB_RANGE = (-18.0, 18.0)
 #: Ticks of every logarithmic frequency axis (Hz, printed as integers).
 FREQ_TICKS_HZ = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 #: Ticks of mel-scale axes (the low ones would collide: the mel scale is nearly linear there).
-MEL_TICKS_HZ = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+MEL_TICKS_HZ = (100, 500, 1000, 2000, 5000, 10000, 20000)
 #: Loudness-matched players play every item at this RMS (dBFS) ...
 PLAY_RMS_DB = -20.0
 #: ... unless one of them would then peak above this (dBFS): then all play lower together.
@@ -160,17 +160,26 @@ def _mel_image(ax, db: np.ndarray, seconds: float, sample_rate: int, *, title: s
     return im
 
 
-def log_frequency_axis(ax, *, axis: str = "x", lo: float = 20.0, hi: float = 22050.0) -> None:
+def log_frequency_axis(ax, *, axis: str = "x", lo: float = 20.0, hi: float = 22050.0,
+                       compact: Optional[bool] = None) -> None:
     """Make ``ax``'s ``axis`` a log-frequency axis from ``lo`` to ``hi`` Hz with ticks at
-    20, 50, 100, ..., 10000, 20000 printed as integers (no 10^3, no minor labels)."""
+    20, 50, 100, ..., 10000, 20000, labelled as integers (no 10^3, no minor labels).
+    ``compact`` (default: when the axis is under 5 inches long) labels only 20 Hz and the
+    powers of ten, so that the labels do not collide; the other ticks stay, unlabelled."""
     from matplotlib.ticker import FixedLocator, NullFormatter
 
     which = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
     ticks = [f for f in FREQ_TICKS_HZ if lo <= f <= hi]
+    if compact is None:
+        box = ax.get_position()
+        size = ax.figure.get_size_inches()
+        compact = (box.width * size[0] if axis == "x" else box.height * size[1]) < 5.0
+    shown = {f for f in ticks if not compact or f in (20, 100, 1000, 10000)}
     which.set_major_locator(FixedLocator(ticks))
-    (ax.set_xticklabels if axis == "x" else ax.set_yticklabels)([str(f) for f in ticks])
+    labels = [str(f) if f in shown else "" for f in ticks]
+    (ax.set_xticklabels if axis == "x" else ax.set_yticklabels)(labels)
     which.set_minor_formatter(NullFormatter())
 
 

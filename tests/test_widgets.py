@@ -168,12 +168,15 @@ def test_frequencies_print_as_whole_hertz_and_labels_fit():
 def test_log_frequency_axes_have_integer_ticks_from_20_hz_to_20_khz():
     from matplotlib.figure import Figure
 
-    ax = Figure().add_subplot()
-    ax.plot([20, 22050], [0, 1])
-    plots.log_frequency_axis(ax)
-    labels = [t.get_text() for t in ax.get_xticklabels()]
+    wide = Figure(figsize=(10, 3)).add_subplot()
+    plots.log_frequency_axis(wide)
+    labels = [t.get_text() for t in wide.get_xticklabels()]
     assert labels == ["20", "50", "100", "200", "500", "1000", "2000", "5000", "10000", "20000"]
-    assert ax.get_xscale() == "log"
+    assert wide.get_xscale() == "log" and wide.get_xlim() == (20.0, 22050.0)
+    narrow = Figure(figsize=(3, 3)).add_subplot()  # too short for ten labels: same ticks, fewer labels
+    plots.log_frequency_axis(narrow)
+    assert list(narrow.get_xticks()) == [20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+    assert [t.get_text() for t in narrow.get_xticklabels() if t.get_text()] == ["20", "100", "1000", "10000"]
     ticks, mel_labels = plots.mel_axis_ticks()
     assert all(label.isdigit() for label in mel_labels) and np.all(np.diff(ticks) > 0)
 

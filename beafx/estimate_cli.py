@@ -21,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         COMMAND,
         help="estimate the mastering chain of a track (JSON) and optionally apply it to another mix",
         description="Estimate the analysis chain's parameters of REFERENCE (any rate, mono or stereo) with a trained "
-        "model: the median over 50 %% overlapping windows of the profile's clip length, printed as JSON in physical "
+        "model: the median over 50 %-overlapping windows of the profile's clip length, printed as JSON in physical "
         "units with the interquartile range over windows. With --apply-to and --out, the estimated chain is applied "
         "to another mix and written at 44.1 kHz (24-bit, peak -1 dBFS).",
     )

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         COMMAND,
         help="evaluate a trained model beside the random, xy, mean_q and oracle baselines (JSON on stdout)",
         description="Evaluate the model of RUN (a run folder, a .ckpt or an exported .pt) on the fixed test set of "
-        "its profile (same synthesis chain and seed as the run): Mel, MSE_y, MR-STFT and MSE_q with 95 %% intervals "
+        "its profile (same synthesis chain and seed as the run): Mel, MSE_y, MR-STFT and MSE_q with 95 % intervals "
         "from a bootstrap over tracks, beside the baselines. One JSON object on stdout; the table on stderr.",
     )
     p.add_argument("run", metavar="RUN", help="run folder (its best.ckpt), a .ckpt, or an exported .pt model")

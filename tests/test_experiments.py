@@ -364,6 +364,8 @@ def test_smoke_run_writes_a_complete_json(smoke_results):
     assert base["baselines"] == record["baselines"]  # computed once, reused by the run
     best = json.loads((smoke_results["root"] / "smoke" / "synthetic" / "best_constant" / "peq--peq--mel.json").read_text())
     assert best["steps"] == 2 and len(best["q_hat"]) == 15 and best["metrics"]["mel"]["mean"] > 0
+    spent = record["wall_seconds"] + base["seconds"] + best["train_seconds"] + best["eval_seconds"]
+    assert runner.spent_seconds(smoke_results["root"], "smoke", "synthetic") == pytest.approx(spent)
 
 
 def test_rerun_does_nothing(smoke_results):

@@ -271,6 +271,25 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def spent_seconds(root: PathLike, profile: str, source: str) -> float:
+    """Wall time recorded in the JSON of ``profile`` on ``source``: runs (training over all
+    attempts + evaluation), baselines and best_constant (the budget of issue 10 sums these)."""
+    folder = results_dir(root, profile, source)
+    total = 0.0
+    for path in [*folder.glob("*.json"), *folder.glob("baselines/*.json"), *folder.glob("best_constant/*.json")]:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("format") == RUN_FORMAT:
+            total += float(record.get("wall_seconds") or 0.0)
+        elif record.get("format") == BASELINES_FORMAT:
+            total += float(record.get("seconds") or 0.0)
+        elif record.get("format") == BEST_CONSTANT_FORMAT:
+            total += float(record.get("train_seconds") or 0.0) + float(record.get("eval_seconds") or 0.0)
+    return total
+
+
 def format_dry_run(plan: Plan, costs: Optional[dict], *, root: PathLike = DEFAULT_ROOT) -> str:
     """What :func:`run_experiments` would do for ``plan``, with estimated costs."""
     counts = {s: sum(r.status == s for r in plan.runs) for s in (DONE, TODO, STALE, GPU_ONLY, BLOCKED)}
@@ -279,7 +298,7 @@ def format_dry_run(plan: Plan, costs: Optional[dict], *, root: PathLike = DEFAUL
             + (f" ({counts[STALE]} stale)" if counts[STALE] else "")
             + f", {counts[GPU_ONLY]} GPU-only skipped, {counts[BLOCKED]} blocked; "
             f"{len(plan.baselines_todo())} of {len(plan.baselines)} baseline jobs to do")
-    lines = [head]
+    lines = [head, f"spent so far: {_minutes(spent_seconds(root, plan.profile, plan.source))} (wall time summed over the JSON)"]
     todo, base_todo = plan.todo(), plan.baselines_todo()
     if not todo and not base_todo:
         lines.append("nothing to do")

@@ -26,6 +26,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_costs(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench.training import run_costs
+
+    measured = {}
+    for item in args.measured or []:
+        key, sep, value = item.rpartition("=")
+        try:
+            measured[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--measured takes ENCODER|CHAIN=SECONDS, got {item!r}") from None
+        if not sep or "|" not in key:
+            raise ValueError(f"--measured takes ENCODER|CHAIN=SECONDS, got {item!r}")
+    costs = run_costs(args.profile, measured=measured)
+    with open(args.out, "w") as fh:
+        json.dump(costs, fh, indent=2, sort_keys=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr and exit code 2."""
 
@@ -44,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the lines as JSON")
     p.add_argument("--readme", metavar="PATH", help="replace the table between the bench markers of this file")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("costs", help="measure what a training run costs per encoder and analysis chain (JSON for the experiments' dry run)")
+    p.add_argument("--profile", default="cpu", help="profile whose run is costed (default cpu)")
+    p.add_argument("--out", required=True, help="JSON file to write, e.g. results/cpu/costs.json")
+    p.add_argument("--measured", action="append", metavar="ENCODER|CHAIN=SECONDS", help="a whole run's observed wall time")
+    p.set_defaults(func=_cmd_costs)
 
     for module_name in SUBCOMMAND_MODULES:
         try:

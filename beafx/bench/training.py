@@ -119,30 +119,56 @@ def bench_training(quick: bool) -> list[Line]:
     return lines
 
 
-def run_costs(profile_name: str = "cpu", *, chains: Optional[list[str]] = None, repeat: int = 2) -> dict:
-    """Estimated wall time of a whole run of ``profile_name`` per encoder and analysis chain,
-    from measured step times: ``steps x step + validations x (validation examples x forward)``.
-    Returns ``{"profile", "machine", "runs": {"<encoder>|<chain>": {"step_s", "run_s"}}}``."""
+def run_costs(profile_name: str = "cpu", *, chains: Optional[list[str]] = None, repeat: int = 2,
+              measured: Optional[dict[str, float]] = None) -> dict:
+    """Wall time of a whole run of ``profile_name`` per encoder and analysis chain, from
+    measured parts: a step is (encoder + head forward+backward) + (analysis chain
+    forward+backward) + (Mel loss forward+backward), each timed once on the profile's batch;
+    a run is ``steps x step + validations x batches x forward`` (a forward taken as a third of
+    a step), and its evaluation ``test batches x forward x 2`` (model and baselines).
+    ``measured``: whole-run wall times actually observed (``{"tfe|peq": seconds}``), stored
+    beside the estimates. Returns the JSON that ``results/<profile>/costs.json`` holds."""
     from ..data import EffectDataset
-    from ..effects import available
+    from ..effects import available, make
+    from ..encoders import AnalysisNetwork
+    from ..losses import mel_loss
     from ..profiles import get_profile
-    from . import machine
-    from ..training.run import plan_steps
     from ..training.config import RunConfig
+    from ..training.run import plan_steps
+    from . import machine
 
     profile = get_profile(profile_name)
     chains = chains or [c for c in ("peq", "geq", "compressor", "simple_compressor", "hybrid_compressor",
                                     "clipper", "taylor", "chebyshev", FULL_CHAIN)
                         if all(n in available() for n in c.split("+"))]
-    train_examples = len(EffectDataset("synthetic", "train", "clipper", profile=profile))
-    val_examples = len(EffectDataset("synthetic", "valid", "clipper", profile=profile))
-    total, every = plan_steps(RunConfig(profile=profile_name), train_examples)
-    validations = total // every
+    sizes = {s: len(EffectDataset("synthetic", s, "clipper", profile=profile)) for s in ("train", "valid", "test")}
+    total, every = plan_steps(RunConfig(profile=profile_name), sizes["train"])
+    batches = {s: math.ceil(n / profile.batch_size) for s, n in sizes.items()}
+    x, y, _ = _batch(profile, 1)
+    encoder_s = {}
+    for encoder in ENCODERS:
+        net = AnalysisNetwork(encoder, 15, mee_width=profile.mee_width)
+        encoder_s[encoder] = timeit(lambda: net(y).sum().backward(), repeat=repeat)
+    chain_s = {}
+    for spec in chains:
+        chain = make(spec)
+        q = torch.rand(profile.batch_size, chain.num_params, generator=torch.Generator().manual_seed(0))
+        chain_s[spec] = timeit(lambda: chain(x, q.clone().requires_grad_(True)).square().mean().backward(), repeat=repeat)
+    y_hat = torch.tanh(2 * x)
+    loss_s = timeit(lambda: mel_loss(y_hat.clone().requires_grad_(True), y).backward(), repeat=repeat)
     runs = {}
     for encoder in ENCODERS:
-        for chain in chains:
-            parts = step_parts(encoder, chain, profile, repeat=repeat)
-            forward = parts["step"] / 3  # a validation batch is a forward only: about a third of a step
-            run_s = total * parts["step"] + validations * math.ceil(val_examples / profile.batch_size) * forward
-            runs[f"{encoder}|{chain}"] = {"step_s": parts["step"], "run_s": run_s, "steps": total}
-    return {"profile": profile_name, "machine": machine(), "estimated_from": "step times (beafx bench --costs)", "runs": runs}
+        for spec in chains:
+            step = encoder_s[encoder] + chain_s[spec] + loss_s
+            forward = step / 3
+            run_s = total * step + (total // every) * batches["valid"] * forward
+            runs[f"{encoder}|{spec}"] = {
+                "step_s": step, "run_s": run_s, "eval_s": 2 * batches["test"] * forward, "steps": total,
+                "measured_run_s": (measured or {}).get(f"{encoder}|{spec}"),
+            }
+    return {
+        "profile": profile_name, "machine": machine(), "steps": total, "validations": total // every,
+        "parts_s": {"encoder": encoder_s, "chain": chain_s, "mel_loss": loss_s},
+        "method": "sum of measured parts per batch (beafx.bench.training.run_costs); measured_run_s where a whole run was timed",
+        "runs": runs,
+    }

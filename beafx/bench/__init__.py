@@ -118,17 +118,28 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def write_readme(path: str, lines: list[Line]) -> None:
-    """Replace the text between :data:`README_START` and :data:`README_END` in ``path`` with
-    the machine description and :func:`format_table` of ``lines``."""
+    """Replace, between :data:`README_START` and :data:`README_END` in ``path``, the rows of the
+    groups in ``lines`` (other groups' rows and their measurement line are kept, so one group can
+    be re-measured alone), with the machine description of this run."""
     with open(path) as fh:
         text = fh.read()
     if README_START not in text or README_END not in text:
         raise ValueError(f"{path} has no {README_START} ... {README_END} section to update")
     head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
+    old, tail = rest.split(README_END, 1)
+    new_groups = {ln.group for ln in lines}
+    kept_rows = [r for r in old.splitlines() if r.startswith("| ") and not r.startswith("| group")
+                 and r.split("|")[1].strip() not in new_groups]
+    kept_groups = sorted({r.split("|")[1].strip() for r in kept_rows})
+    kept_desc = [d for d in old.splitlines() if d.startswith("Measured by") and kept_groups]
     m = machine()
-    desc = (f"Measured by `beafx bench --readme README.md` on {time.strftime('%Y-%m-%d')}: "
-            f"Python {m['python']}, torch {m['torch']}, {m['threads']} torch threads, "
+    desc = (f"Measured by `beafx bench --readme README.md` on {time.strftime('%Y-%m-%d')} "
+            f"({', '.join(sorted(new_groups))}): Python {m['python']}, torch {m['torch']}, {m['threads']} torch threads, "
             f"{m['cuda'] or 'no GPU'}.")
+    order = {g: i for i, g in enumerate(GROUP_MODULES)}
+    table = format_table(lines).splitlines()
+    rows = sorted(table[2:] + kept_rows, key=lambda r: order.get(r.split("|")[1].strip(), len(order)))
+    body = "\n".join(table[:2] + rows)
+    descs = "\n".join([desc] + [d for d in kept_desc if d != desc])
     with open(path, "w") as fh:
-        fh.write(f"{head}{README_START}\n{desc}\n\n{format_table(lines)}\n{README_END}{tail}")
+        fh.write(f"{head}{README_START}\n{descs}\n\n{body}\n{README_END}{tail}")

@@ -29,13 +29,16 @@ dB, beside two references: the dry input and a static-curve-only compressor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import logging
 import math
 import os
 import platform
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -341,6 +344,29 @@ def _keeper_callback(run_dir: Path, profile: ProxyProfile, kind: str, valid: Opt
     return Keeper()
 
 
+@contextlib.contextmanager
+def _quiet(quiet: bool):
+    """Without progress output (the book's build, logs): Lightning's info lines and advisory
+    warnings off."""
+    if not quiet:
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in ("lightning", "lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            from lightning.fabric.utilities.warnings import PossibleUserWarning
+
+            warnings.simplefilter("ignore", PossibleUserWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 #: A gap longer than this between two steps of a run is a pause and does not count as training time.
 PAUSE_SECONDS = 300.0
 
@@ -401,7 +427,7 @@ def train_proxy(
     the weights are and the last validation metrics."""
     import lightning.pytorch as pl
 
-    from .run import _quiet_lightning, default_progress
+    from .run import default_progress
 
     if kind not in MODELS:
         raise ValueError(f"kind must be one of {sorted(MODELS)}, got {kind!r}")
@@ -441,7 +467,7 @@ def train_proxy(
     valid = [valid_examples.batch(k) for k in range(-(-prof.val_clips // valid_examples.batch_size))]
 
     progress = default_progress() if progress is None else bool(progress)
-    with _quiet_lightning(not progress):
+    with _quiet(not progress):
         pl.seed_everything(seed, workers=True, verbose=False)
         module = _lightning_module(kind, prof, stft_weight)
         keeper = _keeper_callback(run_dir, prof, kind, valid, info)

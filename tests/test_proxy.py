@@ -337,10 +337,12 @@ def test_train_proxy_smoke_and_resume(tmp_path):
     assert r1.global_step == 2 and (run / "last.ckpt").exists()
     with pytest.raises(ValueError, match="--resume"):
         train_proxy(run, profile="smoke", max_steps=2, progress=False)
+    with open(run / "curve.csv", "a") as fh:  # rows of steps lost with a killed run
+        fh.write("3,9.9,1,1,1,0.001,,,\n7,9.9,1,1,1,0.001,,,\n")
     r2 = train_proxy(run, profile="smoke", max_steps=3, resume=True, progress=False)
     assert r2.global_step == 3
     steps = [int(line.split(",")[0]) for line in (run / "curve.csv").read_text().splitlines()[1:]]
-    assert steps[0] == 1 and steps[-1] == 3
+    assert steps[0] == 1 and steps[-1] == 3 and 7 not in steps and steps == sorted(steps)
     r3 = train_proxy(tmp_path / "timed", profile="smoke", max_hours=1e-9, progress=False)
     assert r3.global_step == 1  # the budget is spent after the first step
     out = export_weights(run, tmp_path / "w.pt")

@@ -394,6 +394,19 @@ def _hardware() -> dict:
     }
 
 
+def _truncate_curve(path: Path, last_step: int) -> None:
+    """Drop the rows of ``curve.csv`` logged after the checkpoint a run resumes from (a run
+    stopped between checkpoints logged steps that it will train again)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= last_step]
+    if len(kept) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        tmp.replace(path)
+
+
 @dataclass
 class ProxyTrainResult:
     run_dir: str
@@ -459,6 +472,8 @@ def train_proxy(
     if not config_path.exists():
         _write_json(config_path, {"format": RUN_FORMAT, "config": config, "profile": asdict(prof)})
     info: dict[str, Any] = json.loads(state_path.read_text()) if (resume and state_path.exists()) else {}
+    if resume:
+        _truncate_curve(run_dir / "curve.csv", int(info.get("global_step", 0)))
     info.update(config=config, profile=asdict(prof), hardware=_hardware())
     train_examples = ProxyExamples(source, "train", clip_samples=prof.clip_samples, batch_size=prof.batch_size,
                                    seed=seed, eq_probability=prof.eq_probability)

@@ -20,6 +20,7 @@ import torch
 GROUP_MODULES = {
     "eq": "beafx.bench.eq",
     "compressor": "beafx.bench.compressor",
+    "proxy": "beafx.bench.proxy",
     "data": "beafx.bench.data",
     "widgets": "beafx.bench.widgets",
     "training": "beafx.bench.training",

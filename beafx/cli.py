@@ -96,6 +96,7 @@ SUBCOMMAND_MODULES = [
     "beafx.training.proxy",
     "beafx.evaluation_cli",
     "beafx.estimate_cli",
+    "beafx.experiments_cli",
 ]
 
 

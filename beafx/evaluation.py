@@ -316,7 +316,7 @@ def _run_pass(
     per-example values (None for an undefined baseline)."""
     from . import losses
 
-    analysis = (analysis if analysis is not None else make(config.analysis, sample_rate=dataset.source.sample_rate)).eval()
+    analysis = (analysis if analysis is not None else config.analysis_chain()).eval()
     same = RunConfig.same_parameters(dataset.chain, analysis)
     names = list(analysis.param_names)
     mask = losses.identifiable_mask(names) if same else None
@@ -573,7 +573,7 @@ def evaluate(
             "clip_seconds": dataset.clip_samples / dataset.source.sample_rate,
             "synthesis": config.synthesis,
             "analysis": config.analysis,
-            "same_parameters": RunConfig.same_parameters(dataset.chain, make(config.analysis)),
+            "same_parameters": RunConfig.same_parameters(dataset.chain, config.analysis_chain()),
             "bootstrap": {"resamples": int(n_boot), "seed": int(boot_seed), "level": 0.95, "unit": "track"},
             "baselines_cached": cached is not None,
             "seconds": round(seconds, 2),

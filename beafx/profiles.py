@@ -55,14 +55,14 @@ def env_max_steps() -> Optional[int]:
         raise ValueError(f"BEAFX_MAX_STEPS must be a positive integer, got {raw!r}") from None
 
 
-def get_profile(name: Optional[str] = None, *, max_steps: Optional[int] = None) -> Profile:
+def get_profile(name: Optional[str] = None, *, max_steps: Optional[int] = None, env: bool = True) -> Profile:
     """The profile ``name`` (default: ``$BEAFX_PROFILE`` or ``cpu``), capped by ``max_steps``
-    or ``$BEAFX_MAX_STEPS``."""
+    or (when ``env``) ``$BEAFX_MAX_STEPS``."""
     name = name or os.environ.get("BEAFX_PROFILE", "cpu")
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; profiles: {', '.join(PROFILES)}")
     profile = PROFILES[name]
-    if max_steps is None:
+    if max_steps is None and env:
         max_steps = env_max_steps()
     if max_steps is not None:
         if max_steps < 1:

@@ -61,9 +61,7 @@ class TrainedModel:
 
     def analysis_chain(self) -> Chain:
         """The differentiable chain the network's ``q_hat`` drives (eval mode)."""
-        from ..effects import make
-
-        return make(self.config.analysis, sample_rate=SAMPLE_RATE).eval()
+        return self.config.analysis_chain().eval()
 
     def synthesis_chain(self) -> Chain:
         """The chain that made the training data (exact synthesis paths, eval mode)."""

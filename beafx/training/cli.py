@@ -49,6 +49,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         synthesis=synthesis, analysis=analysis, encoder=args.encoder, loss=args.loss,
         profile=args.profile or os.environ.get("BEAFX_PROFILE", "cpu"), source=args.source,
         seed=args.seed, max_steps=max_steps, authors_channel_bug=args.authors_channel_bug,
+        authors_time_constant_bug=args.authors_time_constant_bug,
     )
 
 
@@ -113,6 +114,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--max-steps", type=_positive, help="cap the profile's steps (or $BEAFX_MAX_STEPS)")
     p.add_argument("--authors-channel-bug", action="store_true", help="TE as published (10 of its 66 channels)")
+    p.add_argument("--authors-time-constant-bug", action="store_true",
+                   help="simplified compressor as published (time constant from the threshold, linear ratio)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, config)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
     p.add_argument("--devices", type=_devices, default=1, help="number of devices (DDP when > 1) or auto")

@@ -27,7 +27,8 @@ class RunConfig:
     """One training run. ``synthesis``/``analysis``: chain specs (``"peq"``,
     ``"peq+compressor+clipper"`` ...); ``encoder``: ``mee|te|tfe``; ``loss``: ``mel|params``;
     ``profile``: ``paper|cpu|smoke``; ``source``: a data source spec; ``max_steps`` caps the
-    profile; ``authors_channel_bug`` reproduces the published TE."""
+    profile; ``authors_channel_bug`` reproduces the published TE and
+    ``authors_time_constant_bug`` the published simplified compressor (analysis side)."""
 
     synthesis: str = "peq"
     analysis: str = "peq"
@@ -38,6 +39,7 @@ class RunConfig:
     seed: int = 0
     max_steps: Optional[int] = None
     authors_channel_bug: bool = False
+    authors_time_constant_bug: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODER_NAMES:
@@ -52,25 +54,33 @@ class RunConfig:
             raise ValueError(f"max_steps must be a positive integer, got {self.max_steps!r}")
         if self.authors_channel_bug and self.encoder != "te":
             raise ValueError("authors_channel_bug only applies to the TE encoder (--encoder te)")
+        if self.authors_time_constant_bug and "simple_compressor" not in self.analysis.split("+"):
+            raise ValueError("authors_time_constant_bug only applies to an analysis chain with simple_compressor")
         parse_source(self.source)
-        synthesis, analysis = make(self.synthesis), make(self.analysis)
+        synthesis, analysis = make(self.synthesis), self.analysis_chain()
         if self.loss == "params" and not self.same_parameters(synthesis, analysis):
             raise ValueError(
                 f"the parameter loss needs the analysis chain to have the synthesis chain's parameters; "
                 f"{self.analysis!r} has {analysis.param_names} and {self.synthesis!r} has {synthesis.param_names}"
             )
 
+    def analysis_chain(self):
+        """The differentiable analysis chain of this run (with the authors' simplified-compressor
+        switch when set)."""
+        options = {"authors_time_constant_bug": True} if self.authors_time_constant_bug else {}
+        return make(self.analysis, **options)
+
     @staticmethod
     def same_parameters(synthesis, analysis) -> bool:
-        """True when both chains have the same parameters (names and ranges), so q is comparable."""
-        return [(n, s.minimum, s.maximum, s.scale) for n, s in zip(synthesis.param_names, synthesis.param_specs)] == [
-            (n, s.minimum, s.maximum, s.scale) for n, s in zip(analysis.param_names, analysis.param_specs)
-        ]
+        """True when both chains have the same parameters in order (each effect's own names and
+        ranges), so q is comparable; chain keys (compressor vs hybrid_compressor) do not matter."""
+        key = lambda chain: [(s.name, s.minimum, s.maximum, s.scale) for s in chain.param_specs]  # noqa: E731
+        return key(synthesis) == key(analysis)
 
     def resolved_profile(self) -> Profile:
-        """The profile, capped by ``max_steps`` (the environment's ``BEAFX_MAX_STEPS`` is read
-        when the config is made by :meth:`from_args`, never later)."""
-        return get_profile(self.profile, max_steps=self.max_steps)
+        """The profile, capped by ``max_steps`` (``$BEAFX_MAX_STEPS`` is read when a config is
+        made from the command line, never here: a config's hash does not depend on the shell)."""
+        return get_profile(self.profile, max_steps=self.max_steps, env=False)
 
     @property
     def mee_width(self) -> float:
@@ -97,7 +107,8 @@ class RunConfig:
         synth = self.synthesis.replace("+", "_")
         anal = self.analysis.replace("+", "_")
         bug = "-authors" if self.authors_channel_bug else ""
-        return f"{synth}-{anal}-{self.encoder}{bug}-{self.loss}-{self.profile}-s{self.seed}"
+        tc = "-authorstc" if self.authors_time_constant_bug else ""
+        return f"{synth}-{anal}{tc}-{self.encoder}{bug}-{self.loss}-{self.profile}-s{self.seed}"
 
 
 def profile_hash(profile: Profile) -> str:

@@ -38,7 +38,7 @@ class AnalysisModule(pl.LightningModule):
         self.save_hyperparameters({"config": config})
         self.config = RunConfig.from_dict(config)
         self.profile = self.config.resolved_profile()
-        self.analysis = make(self.config.analysis)
+        self.analysis = self.config.analysis_chain()
         synthesis = make(self.config.synthesis)
         self.compare_q = RunConfig.same_parameters(synthesis, self.analysis)
         self.network = build_network(self.config, self.analysis.num_params)

@@ -188,7 +188,11 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> tuple[Op
             raise ValueError(f"{config_path} is damaged ({err}); use another --out folder") from None
         if not resume:
             raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out folder")
-        if stored != config.to_dict():
+        try:
+            same = RunConfig.from_dict(stored) == config
+        except (TypeError, ValueError):
+            same = False
+        if not same:
             diff = {k: (stored.get(k), v) for k, v in config.to_dict().items() if stored.get(k) != v}
             raise ValueError(f"--resume with a different configuration than the run in {run_dir}: {diff} (stored, given)")
     elif resume and run_dir.exists() and any(run_dir.iterdir()):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -359,3 +359,23 @@ def round_trip(estimator: "Estimator", audio: AudioLike, sample_rate: int, q_tru
         "q_true": [float(v) for v in q_true],
         "q_hat": [float(v) for v in estimate.q],
     }
+
+
+def round_trips(
+    estimator: "Estimator", paths: Sequence[PathLike], *, masters: int = 3, seed: int = 2026, seconds: float = 60.0
+) -> dict[str, Any]:
+    """:func:`round_trip` on each recording of ``paths`` (its first ``seconds``) with ``masters``
+    random synthesis parameter draws each (seeded). Returns ``{"rounds": [...], "n",
+    "transfer_better"}`` (how many transfers came closer to their master than the original)."""
+    rng = np.random.default_rng(seed)
+    rounds = []
+    for path in paths:
+        audio, rate = read_audio(path)
+        audio = audio[..., : int(seconds * rate)]
+        for _ in range(masters):
+            q = torch.from_numpy(rng.random(estimator.model.synthesis_chain().num_params).astype(np.float32))
+            result = round_trip(estimator, audio, rate, q)
+            result["recording"] = Path(path).name
+            rounds.append(result)
+    better = sum(r["mel_transfer"] < r["mel_original"] for r in rounds)
+    return {"rounds": rounds, "n": len(rounds), "transfer_better": better, "seed": seed, "seconds": seconds}

@@ -1,0 +1,58 @@
+"""The shipped demo model (``demo:peq``: the ``cpu`` PEQ/TFE/Mel run): it loads without
+Lightning, is small, beats the constant guess on held-out synthetic examples, and transfers a
+random mastering EQ on real music (an embedded excerpt) better than doing nothing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from beafx.estimate import Estimator, read_audio, round_trip
+from beafx.training import demo_model_path, load_model
+
+ASSETS = Path(__file__).resolve().parent.parent / "beafx" / "data" / "assets"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("demo:peq")
+
+
+def test_demo_model_is_small_and_documented(model):
+    path = demo_model_path("peq")
+    assert path.stat().st_size <= 8 * 2**20
+    raw = torch.load(path, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    assert model.config.encoder == "tfe" and model.config.analysis == "peq" and model.config.profile == "cpu"
+    for name in ("curves.csv", "evaluation.json", "result.json", "config.json"):
+        assert (path.parent / name).exists(), name
+    report = json.loads((path.parent / "evaluation.json").read_text())
+    assert set(report) >= {"model", "baselines", "run"}
+
+
+@pytest.mark.slow
+def test_demo_model_beats_the_constant_guess_on_held_out_examples(model):
+    from beafx.data import EffectDataset
+    from beafx.losses import mel_loss
+
+    ds = EffectDataset("synthetic", "test", "peq", profile="cpu", max_tracks=6, repeats=1, seed=11)
+    x, y, q = (torch.stack(t) for t in zip(*[ds[i] for i in range(len(ds))]))
+    chain = model.analysis_chain()
+    with torch.no_grad():
+        q_hat = model.predict(y)
+        ours = float(mel_loss(chain(x, q_hat), y))
+        constant = float(mel_loss(chain(x, torch.full_like(q_hat, 0.5)), y))
+    assert ours < 0.9 * constant, (ours, constant)
+
+
+@pytest.mark.slow
+def test_transfer_round_trip_on_real_music(model):
+    audio, rate = read_audio(ASSETS / "vibe_ace.ogg")
+    estimator = Estimator(model)
+    rng = np.random.default_rng(5)
+    results = [round_trip(estimator, audio, rate, torch.from_numpy(rng.random(15).astype(np.float32))) for _ in range(3)]
+    for r in results:
+        assert r["mel_transfer"] < r["mel_original"], r

@@ -157,10 +157,13 @@ def test_only_selects_cells_runs_and_baselines(tmp_path):
         make_plan("cpu", "synthetic", only=["table9"], root=tmp_path)
 
 
-def test_blocked_runs_say_why(tmp_path):
+def test_published_simplified_compressor_runs_are_planned(tmp_path):
+    # RunConfig has authors_time_constant_bug: the published simplified-compressor cells are
+    # ordinary runs (nothing in the cpu plan is blocked any more)
     plan = make_plan("cpu", "synthetic", root=tmp_path, gpu=True)
     legacy = [r for r in plan.runs if r.spec.authors_time_constant_bug]
-    assert legacy and all(r.status == BLOCKED and "authors_time_constant_bug" in r.blocked for r in legacy)
+    assert legacy and all(r.status != BLOCKED and r.config.authors_time_constant_bug for r in legacy)
+    assert all("-authorstc-" in r.name for r in legacy)
     for r in plan.runs:
         if r.status != BLOCKED:
             assert r.config == make_config(r.spec, "cpu", "synthetic")

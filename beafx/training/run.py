@@ -177,10 +177,22 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+def _launched_rank() -> int:
+    """The rank of this process when Lightning's DDP launcher started it (0 otherwise)."""
+    try:
+        return int(os.environ.get("LOCAL_RANK", "0")) + int(os.environ.get("NODE_RANK", "0")) * 1000
+    except ValueError:
+        return 0
+
+
 def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> tuple[Optional[Path], int]:
-    """Check or create ``run_dir``; return (checkpoint to resume from or None, attempt number)."""
+    """Check or create ``run_dir``; return (checkpoint to resume from or None, attempt number).
+    The processes that Lightning's DDP launcher starts for ranks > 0 find the folder rank 0 has
+    just prepared: they skip the checks."""
     config_path = run_dir / "config.json"
     last = run_dir / "checkpoints" / "last.ckpt"
+    if _launched_rank() > 0:
+        return (last if resume and last.exists() else None), 0
     if config_path.exists():
         try:
             stored = json.loads(config_path.read_text())["config"]
@@ -238,7 +250,7 @@ def train(
     profile = config.resolved_profile()
     from .. import __version__
 
-    if not (run_dir / "config.json").exists():
+    if _launched_rank() == 0 and not (run_dir / "config.json").exists():
         _write_json(
             run_dir / "config.json",
             {

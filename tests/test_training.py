@@ -206,3 +206,26 @@ def test_bench_training_group_reports_each_encoder():
     for ln in lines:
         assert ln.seconds > 0 and ln.extra["examples_per_s"] > 0
         assert all(ln.extra[f"{k}_s"] > 0 for k in ("encoder", "chain", "loss")) and ln.extra["data_s_one_worker"] > 0
+
+
+@pytest.mark.slow
+def test_train_runs_inside_a_jupyter_kernel(tmp_path):
+    """What a notebook (Jupyter, Colab) does: train in the kernel's own process on one device,
+    twice in the same kernel (no relaunch), with notebook progress bars."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    run = tmp_path / "run"
+    code = (
+        "from beafx.training import RunConfig, train\n"
+        f"config = RunConfig(synthesis='peq', analysis='peq', encoder='mee', profile='smoke')\n"
+        f"first = train(config, {str(run)!r}, num_workers=0, progress=True)\n"
+        f"again = train(config, {str(run)!r}, resume=True, num_workers=0, progress=True)\n"
+        "print(first.global_step, again.global_step, again.device)"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+    assert text.split() == ["2", "2", "cpu"], outputs
+    assert not [o for o in outputs if o.output_type == "error"]

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data.base import SPLITS, Source, Track
 from .data.dataset import EffectDataset, synthesis_chain, worker_init_fn
-from .effects import Chain, make
+from .effects import Chain
 from .profiles import Profile, get_profile
 from .provenance import git_commit
 from .training.config import RunConfig, profile_hash

@@ -29,16 +29,13 @@ dB, beside two references: the dry input and a static-curve-only compressor.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
-import logging
 import math
 import os
 import platform
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -50,7 +47,8 @@ from torch import Tensor
 from ..effects.proxy import (
     DEFAULT_WEIGHTS, MODELS, RECEPTIVE_FIELD, SAMPLE_RATE, ProxyCompressor, _TCNBase, save_weights,
 )
-from ..functional.levels import normalize_0dbfs, remove_dc
+from ..functional.levels import normalize_0dbfs
+from .run import quiet_lightning
 
 RUN_FORMAT = "beafx-proxy-run-v1"
 
@@ -344,29 +342,6 @@ def _keeper_callback(run_dir: Path, profile: ProxyProfile, kind: str, valid: Opt
     return Keeper()
 
 
-@contextlib.contextmanager
-def _quiet(quiet: bool):
-    """Without progress output (the book's build, logs): Lightning's info lines and advisory
-    warnings off."""
-    if not quiet:
-        yield
-        return
-    loggers = [logging.getLogger(n) for n in ("lightning", "lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            from lightning.fabric.utilities.warnings import PossibleUserWarning
-
-            warnings.simplefilter("ignore", PossibleUserWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 #: A gap longer than this between two steps of a run is a pause and does not count as training time.
 PAUSE_SECONDS = 300.0
 
@@ -482,7 +457,7 @@ def train_proxy(
     valid = [valid_examples.batch(k) for k in range(-(-prof.val_clips // valid_examples.batch_size))]
 
     progress = default_progress() if progress is None else bool(progress)
-    with _quiet(not progress):
+    with quiet_lightning(not progress):
         pl.seed_everything(seed, workers=True, verbose=False)
         module = _lightning_module(kind, prof, stft_weight)
         keeper = _keeper_callback(run_dir, prof, kind, valid, info)

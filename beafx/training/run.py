@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -139,7 +139,7 @@ def default_progress() -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_lightning(quiet: bool):
+def quiet_lightning(quiet: bool):
     """Silence Lightning's info lines and advisory warnings (the book's build fails on stderr).
     The run folder holds config.json beside best.ckpt by design: that warning is always off."""
     with warnings.catch_warnings():
@@ -264,7 +264,7 @@ def train(
         )
 
     t0 = time.perf_counter()
-    with _quiet_lightning(not progress):
+    with quiet_lightning(not progress):
         pl.seed_everything(config.seed, workers=True, verbose=False)
         data = AnalysisData(config, num_workers=num_workers)
         module = AnalysisModule(config.to_dict())

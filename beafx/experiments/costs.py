@@ -129,6 +129,7 @@ def _from_costs(config: RunConfig, costs: dict, total: int, every: int, valid: i
     if full is not None:  # a parameter-loss step runs the encoder only; validation runs everything
         step = full if config.loss == "mel" else enc_s
         train_s = total * step + (total // every) * math.ceil(valid / batch) * full / 3
+        train_s *= float(costs.get("calibration", 1.0))  # parts -> whole runs, from a run actually timed
         return train_s + eval_cost(full, test, batch), "costs.json parts"
     if entry is not None:
         scale = total / float(entry.get("steps") or total)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
 from .data.base import MissingDependencyError
@@ -45,6 +46,21 @@ def _cmd_costs(args: argparse.Namespace) -> int:
         json.dump(costs, fh, indent=2, sort_keys=True)
     print(f"wrote {args.out}")
     return 0
+
+
+def check_json_out(path: str) -> None:
+    """Raise ``ValueError`` unless ``--json PATH`` can be written (checked before the work)."""
+    out = Path(path).expanduser()
+    if out.is_dir() or not out.parent.is_dir():
+        raise ValueError(f"cannot write --json {out}: {'it is a folder' if out.is_dir() else f'folder {out.parent} does not exist'}")
+
+
+def write_json_out(path: str, text: str) -> None:
+    """Write ``text`` to ``--json PATH``; a write error becomes a ``ValueError`` naming it."""
+    try:
+        Path(path).expanduser().write_text(text + "\n")
+    except OSError as err:
+        raise ValueError(f"cannot write --json {path}: {err.strerror or err}") from None
 
 
 class _Parser(argparse.ArgumentParser):

@@ -368,12 +368,13 @@ def round_trips(
     random synthesis parameter draws each (seeded). Returns ``{"rounds": [...], "n",
     "transfer_better"}`` (how many transfers came closer to their master than the original)."""
     rng = np.random.default_rng(seed)
+    num_params = estimator.model.synthesis_chain().num_params
     rounds = []
     for path in paths:
         audio, rate = read_audio(path)
         audio = audio[..., : int(seconds * rate)]
         for _ in range(masters):
-            q = torch.from_numpy(rng.random(estimator.model.synthesis_chain().num_params).astype(np.float32))
+            q = torch.from_numpy(rng.random(num_params).astype(np.float32))
             result = round_trip(estimator, audio, rate, q)
             result["recording"] = Path(path).name
             rounds.append(result)

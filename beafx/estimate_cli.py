@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli import check_json_out, write_json_out
+
 COMMAND = "estimate"
 
 
@@ -52,9 +54,7 @@ def _check(args: argparse.Namespace) -> None:
             raise FileNotFoundError(f"--apply-to: no audio file at {args.apply_to}")
         check_writable(args.out)
     if args.json is not None:
-        out = Path(args.json).expanduser()
-        if out.is_dir() or not out.parent.is_dir():
-            raise ValueError(f"cannot write --json {out}: {'it is a folder' if out.is_dir() else f'folder {out.parent} does not exist'}")
+        check_json_out(args.json)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,10 +83,7 @@ def run(args: argparse.Namespace) -> int:
         }
         text = json.dumps(result, indent=1)
         if args.json is not None:
-            try:
-                Path(args.json).expanduser().write_text(text + "\n")
-            except OSError as err:
-                raise ValueError(f"cannot write --json {args.json}: {err.strerror or err}") from None
+            write_json_out(args.json, text)
     except (ValueError, FileNotFoundError) as err:
         return _err(str(err).splitlines()[0] if str(err) else type(err).__name__)
     except OSError as err:

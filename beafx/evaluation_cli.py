@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from .data.sources import SPEC_FORMS
+
+from .cli import check_json_out, write_json_out
 
 COMMAND = "evaluate"
 
@@ -70,9 +71,7 @@ def _check(args: argparse.Namespace) -> None:
 
         get_profile(args.profile)
     if args.json is not None:
-        out = Path(args.json).expanduser()
-        if out.is_dir() or not out.parent.is_dir():
-            raise ValueError(f"cannot write --json {out}: {'it is a folder' if out.is_dir() else f'folder {out.parent} does not exist'}")
+        check_json_out(args.json)
 
 
 def _default_workers() -> int:
@@ -115,10 +114,7 @@ def run(args: argparse.Namespace) -> int:
         )
         text = json.dumps(result, indent=1)
         if args.json is not None:
-            try:
-                Path(args.json).expanduser().write_text(text + "\n")
-            except OSError as err:
-                raise ValueError(f"cannot write --json {args.json}: {err.strerror or err}") from None
+            write_json_out(args.json, text)
     except (ValueError, FileNotFoundError, MissingDependencyError, SilentTrackError) as err:
         return _err(str(err).splitlines()[0] if str(err) else type(err).__name__)
     except OSError as err:

@@ -383,6 +383,9 @@ def _summarise(
     keys = list(arrays)
     mean, lo, hi = track_bootstrap(np.stack([arrays[k] for k in keys], axis=1), tracks, n_boot=n_boot, seed=boot_seed)
     out: dict[str, Any] = {k: _summary(mean[j], lo[j], hi[j]) for j, k in enumerate(keys)}
+    # every example's value, in test-set order (``run.example_tracks``), for paired comparisons of
+    # estimators scored on the same examples (the experiments' findings table)
+    out["per_example"] = {k: [float(f"{v:.7g}") for v in arrays[k]] for k in keys}
     for k in PARAM_METRICS:
         out.setdefault(k, None)
     if col.with_q:
@@ -422,7 +425,7 @@ def baseline_key(
     profile = profile or config.resolved_profile()
     return (
         config.synthesis, config.analysis, source or config.source, split, profile.name, profile_hash(profile),
-        int(config.seed), max_tracks, int(n_boot), int(boot_seed),
+        int(config.seed), max_tracks, int(n_boot), int(boot_seed), "per-example",
     )
 
 
@@ -576,6 +579,7 @@ def evaluate(
             "same_parameters": RunConfig.same_parameters(dataset.chain, config.analysis_chain()),
             "bootstrap": {"resamples": int(n_boot), "seed": int(boot_seed), "level": 0.95, "unit": "track"},
             "baselines_cached": cached is not None,
+            "example_tracks": list(tracks) if tracks else None,
             "seconds": round(seconds, 2),
             "commit": git_commit(),
             "config": config.to_dict(),

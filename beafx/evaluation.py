@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 from .data.base import SPLITS, Source, Track
 from .data.dataset import EffectDataset, synthesis_chain, worker_init_fn
 from .effects import Chain
+from .effects.proxy import proxy_weights_digest
 from .profiles import Profile, get_profile
 from .provenance import git_commit
 from .training.config import RunConfig, profile_hash
@@ -426,6 +427,7 @@ def baseline_key(
     return (
         config.synthesis, config.analysis, source or config.source, split, profile.name, profile_hash(profile),
         int(config.seed), max_tracks, int(n_boot), int(boot_seed), "per-example",
+        proxy_weights_digest(config.analysis),
     )
 
 

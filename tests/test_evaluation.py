@@ -130,6 +130,20 @@ def test_model_row_against_its_own_predictions(result, model, examples):
     assert result["model"]["mse_q_identifiable"]["mean"] == pytest.approx(result["model"]["mse_q"]["mean"], rel=1e-9)
 
 
+def test_per_example_values_in_test_set_order(result, model, examples):
+    """Every estimator keeps its per-example values (paired comparisons): the model's MSE_q per
+    example equals the one computed here, example by example, and the tracks line up."""
+    y = torch.stack([e.y for e in examples])
+    q = torch.stack([e.q for e in examples])
+    per = ((model.predict(y) - q) ** 2).mean(dim=1).double().numpy()
+    got = np.array(result["model"]["per_example"]["mse_q"])
+    assert got.shape == per.shape and np.allclose(got, per, rtol=1e-5, atol=1e-9)
+    assert len(result["run"]["example_tracks"]) == len(examples) == result["run"]["n_examples"]
+    for name in ("xy", "mean_q", "random"):
+        assert len(result["baselines"][name]["per_example"]["mel"]) == len(examples)
+    assert np.mean(result["baselines"]["mean_q"]["per_example"]["mel"]) > 0
+
+
 def test_random_baseline_is_seeded_per_example_not_per_batch(result, examples):
     # one generator per example index: the draws do not depend on how examples are batched
     rows = ev._random_q([0, 1, 2, 3], 15, CFG.seed)

@@ -19,6 +19,7 @@ from beafx.experiments.costs import load_costs, run_cost
 from beafx.experiments.plan import BLOCKED, DONE, GPU_ONLY, STALE, TODO, make_config
 from beafx.experiments.tables import RUN_FORMAT, Results, Value, load_results, render_table, table_grid
 from beafx.training.config import RunConfig, profile_hash
+from beafx.effects.proxy import proxy_weights_digest
 
 
 def _all_cells():
@@ -171,7 +172,8 @@ def test_published_simplified_compressor_runs_are_planned(tmp_path):
 
 def _fake_record(run) -> dict:
     return {"format": RUN_FORMAT, "name": run.name, "config": run.config.to_dict(),
-            "profile_hash": profile_hash(run.config.resolved_profile()), "metrics": None}
+            "profile_hash": profile_hash(run.config.resolved_profile()),
+            "proxy_weights": proxy_weights_digest(run.config.analysis), "metrics": None}
 
 
 def _complete(plan) -> None:
@@ -181,7 +183,8 @@ def _complete(plan) -> None:
         run.json_path.write_text(json.dumps(_fake_record(run)))
     for job in plan.baselines:
         job.json_path.parent.mkdir(parents=True, exist_ok=True)
-        job.json_path.write_text(json.dumps({"profile_hash": profile_hash(job.config.resolved_profile())}))
+        job.json_path.write_text(json.dumps({"profile_hash": profile_hash(job.config.resolved_profile()),
+                                             "proxy_weights": proxy_weights_digest(job.analysis)}))
 
 
 def test_done_and_stale(tmp_path):
@@ -434,3 +437,22 @@ def test_cli_dry_run_paper_on_musdb_estimates_without_the_data(beafx, capsys, tm
     out = capsys.readouterr().out
     assert "peq-peq-tfe-mel-paper-s0" in out and "assumed track counts" in out and "P100" in out
     assert str(tmp_path / "paper" / "musdb") in out
+
+
+def test_proxy_results_go_stale_with_other_weights(tmp_path):
+    """A result made through the proxy records the shipped weights' digest; another digest is stale,
+    while runs without the proxy do not depend on it."""
+    plan = make_plan("smoke", "synthetic", root=tmp_path, gpu=False)
+    _complete(plan)
+    proxied = [r for r in plan.runs if proxy_weights_digest(r.config.analysis)]
+    plain = [r for r in plan.runs if not proxy_weights_digest(r.config.analysis)]
+    assert proxied and plain
+    assert proxy_weights_digest("peq+hybrid_compressor+clipper") == proxy_weights_digest("np_compressor")
+    assert len(proxy_weights_digest("np_compressor")) == 12 and proxy_weights_digest("peq+compressor") is None
+    for run in proxied:
+        record = _fake_record(run)
+        record["proxy_weights"] = "0" * 12
+        run.json_path.write_text(json.dumps(record))
+    status = {r.name: r.status for r in make_plan("smoke", "synthetic", root=tmp_path, gpu=False).runs}
+    assert all(status[r.name] == STALE for r in proxied)
+    assert all(status[r.name] == DONE for r in plain)

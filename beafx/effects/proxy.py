@@ -28,6 +28,8 @@ are what ``ProxyCompressor()`` loads; ``ProxyCompressor(weights=None)`` is untra
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -394,3 +396,21 @@ class HybridCompressor(Effect):
 
     def gain_reduction_db(self, x: Tensor, q: Tensor) -> Tensor:
         return self.active.gain_reduction_db(x, q)  # type: ignore[operator]
+
+
+#: Effects (registry names) whose output depends on the shipped proxy weights.
+PROXY_EFFECTS = ("np_compressor", "hybrid_compressor")
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def proxy_weights_digest(chain: str) -> Optional[str]:
+    """Digest (12 hex digits) of the shipped weights :data:`DEFAULT_WEIGHTS` when the chain spec
+    ``chain`` (``"peq+hybrid_compressor+clipper"``) contains a :data:`PROXY_EFFECTS` effect, else
+    None. Results and caches made through the proxy record it, so new weights make them stale."""
+    if not any(name in PROXY_EFFECTS for name in chain.split("+")):
+        return None
+    return _file_digest(str(DEFAULT_WEIGHTS), DEFAULT_WEIGHTS.stat().st_mtime_ns)

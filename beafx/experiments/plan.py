@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..data.sources import parse_source
+from ..effects.proxy import proxy_weights_digest
 from ..profiles import PROFILES
 from ..training.config import RunConfig, profile_hash
 from .layout import GPU_ONLY_PROFILES, PLANS, TABLES, PlanEntry, RunSpec
@@ -277,9 +278,9 @@ def _run_status(run: PlannedRun, gpu: bool) -> str:
         return BLOCKED
     record = _read_json(run.json_path) if run.json_path.exists() else None
     if record is not None:
-        same = _same_config(record.get("config", {}), run.config) and record.get("profile_hash") == profile_hash(
-            run.config.resolved_profile()
-        )
+        same = (_same_config(record.get("config", {}), run.config)
+                and record.get("profile_hash") == profile_hash(run.config.resolved_profile())
+                and record.get("proxy_weights") == proxy_weights_digest(run.config.analysis))
         return DONE if same else STALE
     if run.gpu_only and run.profile in GPU_ONLY_PROFILES and not gpu:
         return GPU_ONLY
@@ -300,5 +301,7 @@ def _baseline_job(synthesis: str, analysis: str, tc_bug: bool, loss: Optional[st
         job.status = BLOCKED
     elif path.exists():
         record = _read_json(path) or {}
-        job.status = DONE if record.get("profile_hash") == profile_hash(config.resolved_profile()) else STALE
+        same = (record.get("profile_hash") == profile_hash(config.resolved_profile())
+                and record.get("proxy_weights") == proxy_weights_digest(analysis))
+        job.status = DONE if same else STALE
     return job

@@ -28,6 +28,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import torch
 
+from ..effects.proxy import proxy_weights_digest
 from ..provenance import git_commit
 from ..training.config import RunConfig, profile_hash
 from .costs import costs_path, default_note, load_costs, plan_cost
@@ -88,6 +89,12 @@ def execute_run(run: PlannedRun, *, root: PathLike = DEFAULT_ROOT, log: Optional
         raise ValueError(f"{run.name} is blocked: {run.blocked}")
     _check_run_dir(run)
     result_path = run.run_dir / "result.json"
+    if result_path.exists() and not (run.run_dir / "best.ckpt").exists():
+        # finished elsewhere: its checkpoints were not committed. Training is deterministic
+        # (a rerun gives bit-identical weights), so train it again; keep the old record aside.
+        if log:
+            log(f"{run.name}: result.json without best.ckpt (checkpoints are never committed): training it again")
+        result_path.replace(run.run_dir / "result_without_checkpoint.json")
     if not result_path.exists():
         if log:
             log(f"training {run.name} -> {run.run_dir}")
@@ -113,6 +120,7 @@ def execute_run(run: PlannedRun, *, root: PathLike = DEFAULT_ROOT, log: Optional
         "config_hash": run.config.hash(),
         "profile": run.profile,
         "profile_hash": profile_hash(profile),
+        "proxy_weights": proxy_weights_digest(run.config.analysis),
         "profile_settings": asdict(profile),
         "source": run.source,
         "seed": run.config.seed,
@@ -165,6 +173,7 @@ def execute_baselines(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, log: O
         "authors_time_constant_bug": job.authors_time_constant_bug,
         "profile": job.profile,
         "profile_hash": profile_hash(job.config.resolved_profile()),
+        "proxy_weights": proxy_weights_digest(job.analysis),
         "source": job.source,
         "eval_seed": EVAL_SEED,
         "commit": git_commit(),
@@ -247,6 +256,7 @@ def execute_best_constant(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, lo
         "loss": job.loss,
         "profile": job.profile,
         "profile_hash": profile_hash(job.config.resolved_profile()),
+        "proxy_weights": proxy_weights_digest(job.analysis),
         "source": job.source,
         "eval_seed": EVAL_SEED,
         "commit": git_commit(),

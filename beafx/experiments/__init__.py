@@ -7,16 +7,18 @@ experiments"; issue 10; ``results/README.md`` documents the results layout).
 - :mod:`.plan`: :func:`make_plan` (declared runs and baseline jobs with their status);
 - :mod:`.costs`: estimated cost for the dry run;
 - :mod:`.runner`: :func:`run_experiments` (``beafx experiments``);
-- :mod:`.tables`: :func:`load_results`, :func:`render_table`, :func:`render_tables`.
+- :mod:`.tables`: :func:`load_results`, :func:`render_table`, :func:`render_tables`;
+- :mod:`.book`: :func:`book_results` (what a chapter shows: load, or compute what fits the build).
 """
 from __future__ import annotations
 
+from .book import BookResults, book_results, results_digest
 from .layout import PLANS, TABLES, Cell, PlanEntry, RunSpec, TableLayout
 from .plan import EVAL_SEED, Plan, PlannedRun, make_plan, plan_sources, source_slug
 from .tables import Results, load_results, render_table, render_tables, table_grid
 
 __all__ = [
-    "EVAL_SEED", "PLANS", "TABLES", "Cell", "Plan", "PlanEntry", "PlannedRun", "Results", "RunSpec", "TableLayout",
+    "EVAL_SEED", "PLANS", "BookResults", "book_results", "results_digest", "TABLES", "Cell", "Plan", "PlanEntry", "PlannedRun", "Results", "RunSpec", "TableLayout",
     "load_results", "make_plan", "plan_sources", "render_table", "render_tables", "run_experiments", "source_slug",
     "table_grid",
 ]

@@ -8,6 +8,7 @@ experiments"; issue 10; ``results/README.md`` documents the results layout).
 - :mod:`.costs`: estimated cost for the dry run;
 - :mod:`.runner`: :func:`run_experiments` (``beafx experiments``);
 - :mod:`.tables`: :func:`load_results`, :func:`render_table`, :func:`render_tables`;
+- :mod:`.findings`: the paper's claims judged from the JSON (paired intervals, verdicts);
 - :mod:`.book`: :func:`book_results` (what a chapter shows: load, or compute what fits the build).
 """
 from __future__ import annotations

@@ -114,3 +114,12 @@ def test_results_cache_clears_on_profile_change_and_reading_chapters_on_new_resu
     assert uris == {"01_plain.md"}  # the chapter that reads results runs again; the other is kept
     assert rc.refresh("smoke", log=lambda *_: None) == "all"
     assert not rc.CACHE.exists()
+
+
+def test_a_source_outside_the_smoke_plan_is_never_computed_by_default(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("debian-music is not in the smoke plan: a build must not run its whole grid")
+
+    monkeypatch.setattr("beafx.experiments.runner.run_experiments", boom)
+    r = book_results("debian-music", profile="smoke", root=tmp_path)
+    assert not r.computed and r.missing

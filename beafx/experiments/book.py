@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..profiles import get_profile
+from .layout import PLANS
 from .plan import BLOCKED, GPU_ONLY, make_plan, plan_sources, results_dir
 from .tables import Results, load_results
 
@@ -88,11 +89,14 @@ def _status(profile: str, source: str, root: Path) -> tuple[list[str], list[str]
 def book_results(source: str = "synthetic", *, profile: Optional[str] = None, root: Optional[PathLike] = None,
                  compute: Optional[bool] = None) -> BookResults:
     """The results a chapter shows for ``source`` under ``profile`` (default ``$BEAFX_PROFILE``
-    or ``cpu``). ``compute`` (default: only for the ``smoke`` profile) runs the missing runs
+    or ``cpu``). ``compute`` (default: only for the ``smoke`` profile, on a source of its
+    committed plan) runs the missing runs
     and baselines first, quietly (their log is kept in ``<results>/<profile>/book_build.log``)."""
     profile = get_profile(profile, env=False).name
     root = default_results_root() if root is None else Path(root)
-    compute = profile in COMPUTED_IN_BUILD if compute is None else compute
+    if compute is None:  # only the profile's own plan, and only where it fits a build
+        planned = {entry.source for entry in PLANS.get(profile, ())}
+        compute = profile in COMPUTED_IN_BUILD and source in planned
     missing, skipped = _status(profile, source, root)
     computed = False
     if missing and compute:

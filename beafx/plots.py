@@ -334,18 +334,18 @@ def players(items: Mapping[str, ArrayLike], sample_rate: int = 44100, *, notes: 
                 f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def glue(name: str, value, *, display: bool = False):
+def glue(name: str, value, *, display: bool = False) -> None:
     """``myst_nb.glue`` when the book is being built (the prose quotes ``value`` with
-    ``{glue:text}`name```); returns ``value``. In Colab and plain Jupyter, where myst-nb is
-    not installed, it only returns ``value``."""
+    ``{glue:text}`name```). In Colab and plain Jupyter, where myst-nb is not installed, it does
+    nothing. Returns None, so that a cell ending with ``glue(...)`` shows no stray number."""
     if isinstance(value, np.generic) or (isinstance(value, Tensor) and value.numel() == 1):
         value = value.item()  # a plain float prints as a number (np.float64(...) would not format)
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        return value
+        return None
     _glue(name, value, display=display)
-    return value
+    return None
 
 
 # --------------------------------------------------------------------------- effect curves

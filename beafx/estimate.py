@@ -1,5 +1,5 @@
 """Estimation for real use: a reference track -> the mastering chain's parameters -> the same
-chain applied to another mix (book chapter "Training the analysis network", ``book/10_training``).
+chain applied to another mix (book chapter "Mastering transfer", ``book/13_transfer``).
 
 :class:`Estimator` wraps a :class:`beafx.training.TrainedModel` (always in eval mode):
 

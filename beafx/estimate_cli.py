@@ -1,6 +1,6 @@
 """``beafx estimate --checkpoint CKPT reference.wav [--apply-to mix.wav --out out.wav]``:
 estimate a mastering chain from a real track and apply it to another mix (book chapter
-"Training the analysis network", ``book/10_training``; :mod:`beafx.estimate`).
+"Mastering transfer", ``book/13_transfer``; :mod:`beafx.estimate`).
 
 Standard output is one JSON object: the physical parameters with units and their spread over
 windows, and what was written; notes go to standard error.

@@ -1,5 +1,5 @@
 """Losses and metrics: Mel loss, MSE_y, MR-STFT, MSE_q (book chapter "Audio loss vs parameter
-loss", ``book/11_audio_vs_params``).
+loss", ``book/11_audio_vs_parameters``).
 
 Audio metrics take ``y_hat`` and ``y`` of shape ``(batch, channels, samples)``. The channels are
 averaged to mono first (the authors' audio is mono), then each example has its DC removed and is

@@ -1,4 +1,5 @@
-"""Neural proxy (NP) of the DSP compressor, its footnote-4 comparison TCN, and the hybrid.
+"""Neural proxy (NP) of the DSP compressor, its footnote-4 comparison TCN, and the hybrid (book
+chapter "The neural proxy compressor", ``book/09_proxy``).
 
 - :class:`ProxyCompressor` (registry ``np_compressor``): the paper's neural proxy (footnote 4,
   AUTHORS_CODE.md 2.5). A causal TCN of 5 blocks (8 channels, kernel 13, dilations

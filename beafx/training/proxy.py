@@ -1,4 +1,4 @@
-"""Training and evaluating the neural proxy compressor (issue 9; ``beafx train-proxy``,
+"""Training and evaluating the neural proxy compressor (book chapter ``book/09_proxy``; ``beafx train-proxy``,
 ``beafx eval-proxy``).
 
 The recipe (:func:`train_proxy`): every example is a crop of a track of any :mod:`beafx.data`

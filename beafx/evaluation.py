@@ -424,11 +424,14 @@ def baseline_key(
     """What the baselines depend on: (synthesis, analysis, source, split, profile name and
     hash, seed) plus the track cap and the bootstrap's size and seed."""
     profile = profile or config.resolved_profile()
+    # the authors' simplified-compressor switch changes the analysis chain; appended only when set,
+    # so the keys (and cached files) of every other configuration stay as they were
+    tc_bug = ("authors_time_constant_bug",) if config.authors_time_constant_bug else ()
     return (
         config.synthesis, config.analysis, source or config.source, split, profile.name, profile_hash(profile),
         int(config.seed), max_tracks, int(n_boot), int(boot_seed), "per-example",
         proxy_weights_digest(config.analysis),
-    )
+    ) + tc_bug
 
 
 def _cache_file(cache_dir: PathLike, key: tuple) -> Path:

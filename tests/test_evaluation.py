@@ -364,3 +364,12 @@ def test_cli_unknown_split_is_a_usage_error(capsys):
         main(["evaluate", "run", "--split", "everything"])
     assert info.value.code == 2
     assert "--split" in capsys.readouterr().err
+
+
+def test_baseline_key_tells_the_published_simplified_compressor_apart():
+    fixed = RunConfig(synthesis="compressor", analysis="simple_compressor", encoder="te", loss="mel", profile="smoke")
+    published = RunConfig(**{**fixed.to_dict(), "authors_time_constant_bug": True})
+    assert ev.baseline_key(published, n_boot=N_BOOT) != ev.baseline_key(fixed, n_boot=N_BOOT)
+    assert ev.baseline_key(fixed, n_boot=N_BOOT)[-1] != "authors_time_constant_bug"  # other keys unchanged
+    # best_constant trains through the same analysis chain the run evaluates
+    assert [e.authors_time_constant_bug for e in published.analysis_chain().effects.values()] == [True]

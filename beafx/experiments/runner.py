@@ -206,7 +206,6 @@ def train_constant(config: RunConfig, *, log: Optional[Log] = None, num_workers:
     """Train the bias of :class:`ConstantModel` with ``config``'s loss on its training stream:
     ``(logits (C,), steps, seconds)``. The analysis chain is in train mode (the hybrid runs
     its proxy), as in a run."""
-    from ..effects import make
     from ..losses import training_loss
     from ..training.run import AnalysisData
 
@@ -214,7 +213,7 @@ def train_constant(config: RunConfig, *, log: Optional[Log] = None, num_workers:
     torch.manual_seed(config.seed)
     data = AnalysisData(config, num_workers=num_workers)
     steps = min(data.total_steps, BEST_CONSTANT_MAX_STEPS)
-    analysis = make(config.analysis).train()
+    analysis = config.analysis_chain().train()  # with the authors' simplified-compressor switch when set
     for p in analysis.parameters():
         p.requires_grad_(False)
     logits = torch.zeros(analysis.num_params, requires_grad=True)

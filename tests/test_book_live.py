@@ -49,8 +49,8 @@ CHROMIUM_FLAGS = (
 )
 #: (chapter, registry name of its live widget, words of the slider label to drag, first match).
 LIVE = (
-    ("04_equalizers", "peq", ("gain",)),
-    ("05_compressors", "compressor", ("threshold",)),
+    ("03_equalizers", "peq", ("gain",)),
+    ("04_compressors", "compressor", ("threshold",)),
 )
 #: Seconds to wait for the notebook to run, and for a slider move to come back.
 RUN_TIMEOUT, MOVE_TIMEOUT = 420, 180

@@ -1,4 +1,4 @@
-"""Clipper effects (book chapter 06, ``book/06_clippers``): thin modules over
+"""Clipper effects (book chapter 06, ``book/05_clippers``): thin modules over
 :mod:`beafx.functional.clip`.
 
 - :class:`ParametricClipper` (synthesis and analysis): drive, offset, hardness (eq. 1-4).

@@ -1,4 +1,4 @@
-"""Compressor effects (book chapter "Compressors", ``book/05_compressors``).
+"""Compressor effects (book chapter "Compressors", ``book/04_compressors``).
 
 - :class:`Compressor`: the paper's DSP compressor (Giannoulis et al.), 6 parameters
   ``threshold_db, attack_ms, release_ms, ratio, knee_db, makeup_db``; exact, compiled, and

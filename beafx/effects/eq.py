@@ -1,5 +1,5 @@
 """Equalizers: the 5-band parametric EQ and the 10-band graphic EQ (book chapter 04,
-"Equalizers", ``book/04_equalizers``).
+"Equalizers", ``book/03_equalizers``).
 
 Both are cascades of RBJ-cookbook biquads (:func:`beafx.functional.biquad`, Q form for the
 shelves too, as the authors wrote them):

@@ -1,4 +1,4 @@
-"""Dynamic range compressors as pure functions (book chapter "Compressors", book/05_compressors).
+"""Dynamic range compressors as pure functions (book chapter "Compressors", book/04_compressors).
 
 Two compressors share one static curve, :func:`gain_computer` (Giannoulis, Massberg & Reiss,
 JAES 2012: feed-forward, log domain, soft knee of width ``W`` dB):

@@ -138,7 +138,8 @@ def test_exercises_have_collapsed_hints_or_solutions(md):
     text = md.read_text()
     exercises = text[text.index("## Exercises"):]
     numbered = re.findall(r"^\d+\. \*\*", exercises, re.M)
-    dropdowns = re.findall(r"```\{admonition\} [^\n]+\n\s*:class: dropdown", exercises)
+    # MyST's backtick fence or its colon fence (colon_fence is enabled in _config.yml)
+    dropdowns = re.findall(r"(?:```|:::)\{admonition\} [^\n]+\n\s*:class: dropdown", exercises)
     assert numbered and len(dropdowns) == len(numbered), f"{md.name}: {len(numbered)} exercises, {len(dropdowns)} dropdowns"
 
 

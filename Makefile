@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.beafx-installed
 
-.PHONY: venv test test-colab test-live book book-regenerate book-clean bench clean debian-music demo-model
+.PHONY: venv test test-colab test-live book book-regenerate book-clean bench clean debian-music demo-model demo-chain-model
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,3 +68,18 @@ demo-model: $(STAMP)
 	mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/beafx export $(DEMO_RUN) --out $(DEMO_DIR)/model.pt --metrics $(DEMO_RUN)/evaluation.json
 	cp $(DEMO_RUN)/evaluation.json $(DEMO_RUN)/result.json $(DEMO_RUN)/config.json $(DEMO_DIR)/
+
+# The second demo model (the mastering-transfer chapter, `demo:chain`): Table 5's whole-chain
+# run (synthesis peq+compressor+clipper, analysis with the hybrid compressor, TFE, Mel loss,
+# seed 1) from the experiment grid: train (or resume) it, evaluate, export. About 40-60 min on
+# a 2-core CPU (the hybrid's proxy dominates).
+DEMO_CHAIN_NAME := peq_compressor_clipper-peq_hybrid_compressor_clipper-tfe-mel-cpu-s1
+DEMO_CHAIN_RUN := results/cpu/runs/synthetic/$(DEMO_CHAIN_NAME)
+DEMO_CHAIN_DIR := beafx/models/chain_tfe_mel
+
+demo-chain-model: $(STAMP)
+	$(VENV)/bin/beafx experiments --profile cpu --source synthetic --only $(DEMO_CHAIN_NAME)
+	$(VENV)/bin/beafx evaluate $(DEMO_CHAIN_RUN) > $(DEMO_CHAIN_RUN)/evaluation.json
+	mkdir -p $(DEMO_CHAIN_DIR)
+	$(VENV)/bin/beafx export $(DEMO_CHAIN_RUN) --out $(DEMO_CHAIN_DIR)/model.pt --metrics $(DEMO_CHAIN_RUN)/evaluation.json
+	cp $(DEMO_CHAIN_RUN)/evaluation.json $(DEMO_CHAIN_RUN)/result.json $(DEMO_CHAIN_RUN)/config.json $(DEMO_CHAIN_DIR)/

@@ -123,3 +123,29 @@ def test_a_source_outside_the_smoke_plan_is_never_computed_by_default(tmp_path, 
     monkeypatch.setattr("beafx.experiments.runner.run_experiments", boom)
     r = book_results("debian-music", profile="smoke", root=tmp_path)
     assert not r.computed and r.missing
+
+
+def test_results_cache_touches_what_it_clears_so_sphinx_reads_it_again(tmp_path, monkeypatch):
+    import os
+    import time
+
+    rc = _load_results_cache()
+    root = tmp_path / "repo"
+    (root / "book" / "_build" / ".jupyter_cache").mkdir(parents=True)
+    reads, plain = root / "book" / "12_reads.md", root / "book" / "01_plain.md"
+    reads.write_text("r = book_results('synthetic')\n")
+    plain.write_text("print(1)\n")
+    for name, value in (("ROOT", root), ("BOOK", root / "book"), ("CACHE", root / "book" / "_build" / ".jupyter_cache"),
+                        ("KEY_FILE", root / "book" / "_build" / ".results_key.json")):
+        monkeypatch.setattr(rc, name, value)
+    rc.refresh("cpu", log=lambda *_: None)
+    old = time.time() - 1000
+    for md in (reads, plain):
+        os.utime(md, (old, old))
+    (root / "results" / "cpu" / "synthetic").mkdir(parents=True)
+    (root / "results" / "cpu" / "synthetic" / "run.json").write_text("{}")
+    assert rc.refresh("cpu", log=lambda *_: None) == "results"
+    assert reads.stat().st_mtime > old + 500 and plain.stat().st_mtime == pytest.approx(old)
+    rc.CACHE.mkdir(parents=True, exist_ok=True)
+    assert rc.refresh("smoke", log=lambda *_: None) == "all"
+    assert plain.stat().st_mtime > old + 500

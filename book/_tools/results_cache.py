@@ -10,6 +10,10 @@ the previous build (``book/_build/.results_key.json``):
 - the results changed: the cached executions of the chapters that read results (those whose
   source mentions ``book_results``, ``results/`` or a demo model) are removed, so they run again.
 
+Sphinx re-reads only the sources it sees changed, so the chapters whose executions were removed
+are also touched (their modification time only): Sphinx reads them again and myst-nb, finding
+no cached execution, runs them.
+
     python book/_tools/results_cache.py          # BEAFX_PROFILE (default cpu) decides the profile
 """
 from __future__ import annotations
@@ -57,6 +61,8 @@ def refresh(profile: str, log=print) -> str:
     if CACHE.is_dir() and old:
         if old.get("profile") != profile:
             shutil.rmtree(CACHE)
+            for md in BOOK.glob("*.md"):
+                md.touch()
             done = "all"
             log(f"results_cache: profile {old.get('profile')} -> {profile}: execution cache cleared")
         elif old.get("key") != key:
@@ -72,6 +78,8 @@ def refresh(profile: str, log=print) -> str:
             for record in cache.list_cache_records():
                 if str(Path(record.uri).resolve()) in stale:
                     cache.remove_cache(record.pk)
+            for md in reading_chapters():
+                md.touch()
             done = "results"
             log(f"results_cache: results changed: {removed} chapter(s) will run again")
     KEY_FILE.parent.mkdir(parents=True, exist_ok=True)

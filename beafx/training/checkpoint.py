@@ -114,11 +114,12 @@ def _read(path: Path) -> dict:
 
 
 #: Demo models shipped in the package (``beafx/models/<name>/model.pt``), loadable as ``demo:<name>``.
-DEMO_MODELS = {"peq": "peq_tfe_mel"}
+DEMO_MODELS = {"peq": "peq_tfe_mel", "chain": "chain_tfe_mel"}
 
 
 def demo_model_path(name: str) -> Path:
-    """Path of the shipped demo model ``name`` (``peq``: the ``cpu`` PEQ/TFE/Mel model)."""
+    """Path of the shipped demo model ``name`` (``peq``: the ``cpu`` PEQ/TFE/Mel model; ``chain``:
+    the ``cpu`` whole-chain TFE/Mel model of Table 5, analysis with the hybrid compressor)."""
     if name not in DEMO_MODELS:
         raise ValueError(f"unknown demo model {name!r}; demo models: {', '.join(DEMO_MODELS)}")
     path = Path(__file__).resolve().parent.parent / "models" / DEMO_MODELS[name] / "model.pt"

@@ -10,7 +10,7 @@ are with identical settings (book chapter "Reproducing the paper's experiments";
 
 The mapping (what pedalboard cannot express is stated, not hidden):
 
-- EQ: ``LowShelfFilter``, four ``PeakFilter`` and ``HighShelfFilter`` with the same f0, gain and
+- EQ: ``LowShelfFilter``, three ``PeakFilter`` and ``HighShelfFilter`` with the same f0, gain and
   Q (JUCE's biquads from the same RBJ-style design; beafx's synthesis EQ is an exact IIR too);
 - compressor: pedalboard's ``Compressor`` (threshold, ratio, attack, release; hard knee, its
   own level detector and ballistics), then ``Gain`` for the make-up: the knee is not mapped;

@@ -56,3 +56,36 @@ def test_transfer_round_trip_on_real_music(model):
     results = [round_trip(estimator, audio, rate, torch.from_numpy(rng.random(15).astype(np.float32))) for _ in range(3)]
     for r in results:
         assert r["mel_transfer"] < r["mel_original"], r
+
+
+# --------------------------------------------------------------------- the whole-chain demo model
+@pytest.fixture(scope="module")
+def chain_model():
+    return load_model("demo:chain")
+
+
+def test_chain_demo_model_is_small_and_documented(chain_model):
+    path = demo_model_path("chain")
+    assert path.stat().st_size <= 8 * 2**20
+    raw = torch.load(path, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    cfg = chain_model.config
+    assert (cfg.synthesis, cfg.analysis, cfg.encoder, cfg.loss, cfg.profile) == (
+        "peq+compressor+clipper", "peq+hybrid_compressor+clipper", "tfe", "mel", "cpu")
+    for name in ("curves.csv", "evaluation.json", "result.json", "config.json"):
+        assert (path.parent / name).exists(), name
+
+
+@pytest.mark.slow
+def test_chain_demo_model_beats_the_constant_guess_on_held_out_examples(chain_model):
+    from beafx.data import EffectDataset
+    from beafx.losses import mel_loss
+
+    ds = EffectDataset("synthetic", "test", "peq+compressor+clipper", profile="cpu", max_tracks=6, repeats=1, seed=11)
+    x, y, q = (torch.stack(t) for t in zip(*[ds[i] for i in range(len(ds))]))
+    chain = chain_model.analysis_chain().eval()  # eval: the hybrid runs the DSP compressor
+    with torch.no_grad():
+        q_hat = chain_model.predict(y)
+        ours = float(mel_loss(chain(x, q_hat), y))
+        constant = float(mel_loss(chain(x, torch.full_like(q_hat, 0.5)), y))
+    assert ours < 0.9 * constant, (ours, constant)

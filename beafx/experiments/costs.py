@@ -32,6 +32,9 @@ from .plan import BaselineJob, Plan, PlannedRun
 #: linearly by batch size x clip length for other profiles: a CPU figure, not a GPU one.
 DEFAULT_STEP_SECONDS = {"mee": 5.9, "te": 3.0, "tfe": 5.5}
 DEFAULT_STEP_EXAMPLE_SECONDS = 16 * 3.0
+#: The authors' one surviving training log (AUTHORS_CODE.md section 8: PEQ + TFE + parameter
+#: loss on a P100): training time, epochs, mean time per epoch, steps per epoch. Quoted, not ours.
+AUTHORS_P100_LOG = {"gpu": "P100", "hours": 15.43, "epochs": 363, "seconds_per_epoch": 153.04, "steps_per_epoch": 30}
 #: The ``paper`` profile's default: seconds per step on the authors' P100, validation and data
 #: included (AUTHORS_CODE.md section 8: TFE, 153 s per epoch of 30 steps and 70 validation
 #: examples). TE shares TFE's CQT front end; MEE has no published figure and is assumed twice

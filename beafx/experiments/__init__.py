@@ -13,13 +13,13 @@ experiments"; issue 10; ``results/README.md`` documents the results layout).
 """
 from __future__ import annotations
 
-from .book import BookResults, book_results, results_digest
+from .book import BookResults, book_results
 from .layout import PLANS, TABLES, Cell, PlanEntry, RunSpec, TableLayout
 from .plan import EVAL_SEED, Plan, PlannedRun, make_plan, plan_sources, source_slug
 from .tables import Results, load_results, render_table, render_tables, table_grid
 
 __all__ = [
-    "EVAL_SEED", "PLANS", "BookResults", "book_results", "results_digest", "TABLES", "Cell", "Plan", "PlanEntry", "PlannedRun", "Results", "RunSpec", "TableLayout",
+    "EVAL_SEED", "PLANS", "BookResults", "book_results", "TABLES", "Cell", "Plan", "PlanEntry", "PlannedRun", "Results", "RunSpec", "TableLayout",
     "load_results", "make_plan", "plan_sources", "render_table", "render_tables", "run_experiments", "source_slug",
     "table_grid",
 ]

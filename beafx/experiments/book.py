@@ -8,13 +8,12 @@ and names the missing runs with the command that makes them (``make book-regener
 ``beafx experiments`` for the profile, then builds the book).
 
 The execution cache of the book is keyed by the chapters' code, not by the results they read;
-:func:`results_digest` is what ``book/_tools/results_cache.py`` compares before a build to
-clear the cached chapters whose results changed.
+``book/_tools/results_cache.py`` (run by ``make book``) clears the cached chapters whose results
+changed.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Optional, Union
 
 from ..profiles import get_profile
 from .layout import PLANS
-from .plan import BLOCKED, GPU_ONLY, make_plan, plan_sources, results_dir
+from .plan import BLOCKED, GPU_ONLY, make_plan, plan_sources
 from .tables import Results, load_results
 
 PathLike = Union[str, Path]
@@ -113,16 +112,3 @@ def book_results(source: str = "synthetic", *, profile: Optional[str] = None, ro
         computed = True
         missing, skipped = _status(profile, source, root)
     return BookResults(profile, source, root, load_results(root, profile, source), missing, skipped, computed)
-
-
-def results_digest(profile: str, source: str = "synthetic", root: Optional[PathLike] = None) -> str:
-    """A digest of every result JSON of ``profile`` on ``source`` (and of the profile name):
-    it changes when a run or baseline is added or rewritten."""
-    root = default_results_root() if root is None else Path(root)
-    folder = results_dir(root, profile, source)
-    h = hashlib.sha256(f"{profile}|{source}".encode())
-    if folder.is_dir():
-        for path in sorted(folder.rglob("*.json")):
-            h.update(str(path.relative_to(folder)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]

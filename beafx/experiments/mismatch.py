@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..evaluation import track_bootstrap
 from ..functional.levels import normalize_0dbfs
 from ..profiles import SAMPLE_RATE
 
@@ -74,15 +75,16 @@ def pedalboard_stages(p: dict[str, float]) -> list[list[Any]]:
     return [eq, comp, clip]
 
 
-def pedalboard_chain(x: Tensor, q: Tensor, sample_rate: int = SAMPLE_RATE) -> Tensor:
+def pedalboard_chain(x: Tensor, q: Tensor, sample_rate: int = SAMPLE_RATE, *, chain=None) -> Tensor:
     """``(batch, channels, samples)`` dry mixes through pedalboard's chain with beafx's
-    ``peq+compressor+clipper`` parameters ``q`` ``(batch, 24)``; float32 like ``x``."""
+    ``peq+compressor+clipper`` parameters ``q`` ``(batch, 24)``; float32 like ``x``. ``chain``:
+    the beafx chain whose ``physical`` maps ``q`` (default: a new ``make(CHAIN)``)."""
     from ..effects import make
 
     pb = _pedalboard()
     if x.dim() != 3 or q.dim() != 2 or q.shape[0] != x.shape[0]:
         raise ValueError(f"x must be (batch, channels, samples) and q (batch, 24); got {tuple(x.shape)}, {tuple(q.shape)}")
-    chain = make(CHAIN, sample_rate=sample_rate)
+    chain = make(CHAIN, sample_rate=sample_rate) if chain is None else chain
     if q.shape[1] != chain.num_params:
         raise ValueError(f"q must have {chain.num_params} columns for {CHAIN}, got {q.shape[1]}")
     physical = chain.physical(q)
@@ -99,8 +101,6 @@ def pedalboard_chain(x: Tensor, q: Tensor, sample_rate: int = SAMPLE_RATE) -> Te
 
 
 def _summary(values: np.ndarray, tracks: list) -> dict[str, Any]:
-    from ..evaluation import track_bootstrap
-
     mean, lo, hi = track_bootstrap(values, tracks)
     return {"mean": float(mean), "ci": [float(lo), float(hi)], "values": [float(v) for v in values]}
 
@@ -131,7 +131,7 @@ def run_mismatch(checkpoint: str, *, source: str = "synthetic", max_tracks: Opti
         q = torch.stack([e.q for e in batch])
         tracks += [e.track for e in batch]
         with torch.no_grad():
-            y_pb = pedalboard_chain(x, q, model.sample_rate)
+            y_pb = pedalboard_chain(x, q, model.sample_rate, chain=synthesis)
             y_ours = torch.stack([e.y for e in batch])
             q_hat = model.predict(y_pb)
             q_hat_ours = model.predict(y_ours)
@@ -148,8 +148,6 @@ def run_mismatch(checkpoint: str, *, source: str = "synthetic", max_tracks: Opti
             rows[key] += value.tolist()
     metrics = {k: _summary(np.asarray(v), tracks) for k, v in rows.items()}
     diff = np.asarray(rows["model"]) - np.asarray(rows["xy"])
-    from ..evaluation import track_bootstrap
-
     d_mean, d_lo, d_hi = track_bootstrap(diff, tracks)
     return {
         "format": "beafx-mismatch/1",

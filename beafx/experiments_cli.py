@@ -34,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", metavar="DIR", help="results folder (default: ./results)")
     p.add_argument("--max-steps", type=_positive, help="cap every run's steps (recorded in each config; or $BEAFX_MAX_STEPS)")
     p.add_argument("--progress", action="store_true", help="progress bars while training")
+    p.add_argument("--reproduce", nargs="+", metavar="NAME", help="rerun these finished runs from scratch (in a "
+                   "temporary folder) and compare their metrics with the committed JSON; report in "
+                   "RESULTS/<profile>/<source>/reproduce/NAME.json; exit 1 unless bit-identical")
     p.add_argument("--run", help=argparse.SUPPRESS)  # one declared run (children of the multi-GPU runner)
     p.set_defaults(func=run)
     return p
@@ -41,6 +44,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _log(message: str) -> None:
     print(message, flush=True)
+
+
+def _reproduce(profile: str, args: argparse.Namespace, log) -> int:
+    from pathlib import Path
+
+    from .experiments.plan import plan_sources, results_dir
+    from .experiments.reproduce import reproduce_run
+
+    if args.only or args.dry_run or args.max_steps is not None:
+        raise ValueError("--reproduce takes neither --only, --dry-run nor --max-steps (a run is rerun as it was made)")
+    sources = [spec for spec, _ in plan_sources(profile, args.source)]
+    code = 0
+    for name in args.reproduce:
+        found = [s for s in sources if (results_dir(Path(args.results), profile, s) / f"{name}.json").exists()]
+        if not found:
+            raise ValueError(f"no finished run {name} of the {profile} profile in {args.results} "
+                             f"(sources: {', '.join(sources)})")
+        report = reproduce_run(profile, found[0], name, root=args.results, log=log)
+        code = code or (0 if report["identical"] else 1)
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     profile = args.profile or os.environ.get("BEAFX_PROFILE", "cpu")
     max_steps = args.max_steps if args.max_steps is not None else env_max_steps()
     only = [t for item in (args.only or []) for t in item.split(",") if t.strip()]
+    if args.reproduce:
+        return _reproduce(profile, args, log=_log)
     if args.run:
         if not args.source:
             raise ValueError("--run needs --source")

@@ -1,8 +1,8 @@
 """The experiments (``beafx.experiments``, ``beafx experiments``): the declared layout against
 the paper's tables, a plan that covers every cell, statuses (done, stale, GPU-only, blocked),
 the dry run's costs computed here by hand, the multi-GPU dispatch, one real smoke run whose
-JSON holds every required field and whose rerun does nothing, and tables rebuilt from the JSON
-equal to the rendered ones.
+JSON holds every required field, whose rerun does nothing and whose rerun from scratch
+(``--reproduce``) is bit-identical, and tables rebuilt from the JSON equal to the rendered ones.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from beafx.experiments import TABLES, PlanEntry, make_plan, plan_sources, render
 from beafx.experiments import layout, runner
 from beafx.experiments.costs import load_costs, run_cost
 from beafx.experiments.plan import BLOCKED, DONE, GPU_ONLY, STALE, TODO, make_config
+from beafx.experiments.reproduce import THREE_DIGITS, compare_records, reproduce_run
 from beafx.experiments.tables import RUN_FORMAT, Results, Value, load_results, render_table, table_grid
 from beafx.training.config import RunConfig, profile_hash
 from beafx.effects.proxy import proxy_weights_digest
@@ -343,7 +344,10 @@ def smoke_results(tmp_path_factory):
         rerun = runner.run_experiments("smoke", only=[CELL], root=root, log=rerun_lines.append)
         dry: list[str] = []
         runner.run_experiments("smoke", only=[CELL], root=root, dry_run=True, log=dry.append)
-        yield {"root": root, "code": code, "plan": plan, "snapshot": snapshot, "rerun": rerun,
+        after_rerun = {p: p.read_bytes() for p in (root / "smoke" / "synthetic").rglob("*.json")}
+        reproduced = reproduce_run("smoke", "synthetic", plan.runs[0].name, root=root,
+                                   scratch=tmp_path_factory.mktemp("scratch"))
+        yield {"reproduced": reproduced, "after_rerun": after_rerun, "root": root, "code": code, "plan": plan, "snapshot": snapshot, "rerun": rerun,
                "rerun_lines": rerun_lines, "dry": "\n".join(dry)}
 
 
@@ -377,9 +381,42 @@ def test_smoke_run_writes_a_complete_json(smoke_results):
 def test_rerun_does_nothing(smoke_results):
     assert smoke_results["rerun"] == 0
     assert "0 run(s) attempted" in "\n".join(smoke_results["rerun_lines"])
-    after = {p: p.read_bytes() for p in (smoke_results["root"] / "smoke" / "synthetic").rglob("*.json")}
-    assert after == smoke_results["snapshot"]
+    assert smoke_results["after_rerun"] == smoke_results["snapshot"]
     assert "nothing to do" in smoke_results["dry"]
+
+
+def test_a_run_rerun_from_scratch_is_bit_identical(smoke_results):
+    report = smoke_results["reproduced"]
+    assert report["identical"] and report["values_compared"] == report["values_identical"] > 100
+    assert report["max_rel_diff"] == 0.0 and report["three_significant_digits"]
+    (run,) = smoke_results["plan"].runs
+    path = smoke_results["root"] / "smoke" / "synthetic" / "reproduce" / f"{run.name}.json"
+    assert json.loads(path.read_text()) == report
+    assert run.json_path.read_bytes() == smoke_results["snapshot"][run.json_path]  # the committed record is kept
+
+
+def _metrics_record(mel_mean: float, per_example: list) -> dict:
+    return {"metrics": {"mel": {"mean": mel_mean, "ci": [0.1, 0.3], "per_example": per_example}},
+            "best_val_loss": 0.2, "steps": 300}
+
+
+def test_compare_records_counts_and_tolerances():
+    same = compare_records(_metrics_record(0.2, [0.1, 0.3]), _metrics_record(0.2, [0.1, 0.3]))
+    assert same["identical"] and same["values_compared"] == 7 and same["max_rel_diff"] == 0.0
+    close = compare_records(_metrics_record(0.2, [0.1, 0.3]), _metrics_record(0.2, [0.1, 0.3 * (1 + THREE_DIGITS / 2)]))
+    assert not close["identical"] and close["values_identical"] == 6 and close["three_significant_digits"]
+    assert close["largest_difference_at"] == "/metrics/mel/per_example[1]"
+    assert close["max_abs_diff"] == pytest.approx(0.3 * THREE_DIGITS / 2)
+    far = compare_records(_metrics_record(0.2, [0.1, 0.3]), _metrics_record(0.21, [0.1, 0.3]))
+    assert not far["three_significant_digits"] and far["max_rel_diff"] == pytest.approx(0.01 / 0.21)
+    with pytest.raises(ValueError, match="length"):
+        compare_records(_metrics_record(0.2, [0.1, 0.3]), _metrics_record(0.2, [0.1]))
+
+
+def test_reproduce_needs_a_finished_run(beafx, capsys, tmp_path):
+    code = beafx(["experiments", "--profile", "smoke", "--reproduce", "peq-peq-tfe-mel-smoke-s0", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no finished run peq-peq-tfe-mel-smoke-s0" in err and len(err.strip().splitlines()) == 1
 
 
 def test_tables_rebuilt_from_the_json_equal_the_rendered_ones(smoke_results):

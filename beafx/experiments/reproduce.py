@@ -1,0 +1,127 @@
+"""Reproducibility check of the grid: rerun a finished declared run from scratch and compare its
+metrics with the committed JSON (``beafx experiments --reproduce NAME``).
+
+The rerun trains in a scratch results folder (nothing of the committed run is reused: no
+checkpoint, no baseline cache), evaluates on the same fixed test set, and compares every number
+of the two records' ``metrics`` (means, intervals, per-example and per-parameter values) plus the
+best validation loss and the step count. The report says whether they are bit-identical and, if
+not, the largest absolute and relative differences and whether they agree to three significant
+digits (relative difference at most :data:`THREE_DIGITS`). It is written to
+``results/<profile>/<source-slug>/reproduce/<name>.json``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Union
+
+import torch
+
+from ..provenance import git_commit
+from .plan import DEFAULT_ROOT, _same_config, make_plan, results_dir
+
+PathLike = Union[str, Path]
+
+#: Relative difference below which two values agree to three significant digits.
+THREE_DIGITS = 5e-4
+REPORT_FORMAT = "beafx-reproduce-1"
+
+
+def _numbers(a, b, path: str = "") -> Iterator[tuple[str, float, float]]:
+    """Pairs of numbers at the same place of two nested records; raises when their shapes differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            raise ValueError(f"the records differ in their keys at {path or '/'}: {sorted(set(a) ^ set(b))}")
+        for key in sorted(a):
+            yield from _numbers(a[key], b[key], f"{path}/{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            raise ValueError(f"the records differ in length at {path}: {len(a)} vs {len(b)}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from _numbers(x, y, f"{path}[{i}]")
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        yield path, float(a), float(b)
+    elif a != b:
+        raise ValueError(f"the records differ at {path}: {a!r} vs {b!r}")
+
+
+def compare_records(committed: dict, rerun: dict) -> dict:
+    """Compare the metrics, best validation loss and steps of two run records (as written by
+    :func:`beafx.experiments.runner.execute_run`). Returns counts and the largest differences."""
+    a = {"metrics": committed["metrics"], "best_val_loss": committed.get("best_val_loss"), "steps": committed.get("steps")}
+    b = {"metrics": rerun["metrics"], "best_val_loss": rerun.get("best_val_loss"), "steps": rerun.get("steps")}
+    n = identical = 0
+    max_abs = max_rel = 0.0
+    worst = None
+    for where, x, y in _numbers(a, b):
+        n += 1
+        if x == y or (math.isnan(x) and math.isnan(y)):
+            identical += 1
+            continue
+        diff = abs(x - y)
+        rel = diff / max(abs(x), abs(y))
+        if rel > max_rel:
+            worst = where
+        max_abs, max_rel = max(max_abs, diff), max(max_rel, rel)
+    return {
+        "values_compared": n,
+        "values_identical": identical,
+        "identical": identical == n,
+        "max_abs_diff": max_abs,
+        "max_rel_diff": max_rel,
+        "largest_difference_at": worst,
+        "three_significant_digits": max_rel <= THREE_DIGITS,
+    }
+
+
+def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFAULT_ROOT,
+                  scratch: Optional[PathLike] = None, log: Optional[Callable[[str], None]] = None) -> dict:
+    """Rerun the finished declared run ``name`` of ``profile`` on ``source`` from scratch (in
+    ``scratch``, default a temporary folder) and compare it with its committed JSON under
+    ``root``; writes and returns the report."""
+    from .runner import _write_json, execute_run
+
+    root = Path(root)
+    committed_path = results_dir(root, profile, source) / f"{name}.json"
+    if not committed_path.exists():
+        raise ValueError(f"{name} has no result in {committed_path.parent}: only a finished run can be reproduced "
+                         f"(see beafx experiments --profile {profile} --dry-run)")
+    committed = json.loads(committed_path.read_text())
+    with tempfile.TemporaryDirectory(prefix="beafx-reproduce-") as tmp:
+        scratch_root = Path(scratch) if scratch is not None else Path(tmp)
+        plan = make_plan(profile, source, root=scratch_root, gpu=True,
+                         max_steps=committed.get("config", {}).get("max_steps"))
+        match = [r for r in plan.runs if r.name == name]
+        if not match:
+            raise ValueError(f"{name} is not a declared run of the {profile} plan on {source}")
+        run = match[0]
+        if not _same_config(committed.get("config") or {}, run.config):
+            raise ValueError(f"{committed_path} was made with another configuration than {name}'s declared one; "
+                             "rerun it with beafx experiments first")
+        if log:
+            log(f"reproducing {name} from scratch in {scratch_root}")
+        rerun = execute_run(run, root=scratch_root, log=log)
+    comparison = compare_records(committed, rerun)
+    report = {
+        "format": REPORT_FORMAT,
+        "name": name,
+        "profile": profile,
+        "source": source,
+        "committed": {key: committed.get(key) for key in ("commit", "train_commit", "device", "hardware", "wall_seconds")},
+        "rerun": {key: rerun.get(key) for key in ("commit", "train_commit", "device", "hardware", "wall_seconds")},
+        "threads": torch.get_num_threads(),
+        "same_hardware": committed.get("hardware") == rerun.get("hardware"),
+        "mel": {"committed": committed["metrics"]["mel"]["mean"], "rerun": rerun["metrics"]["mel"]["mean"]},
+        **comparison,
+    }
+    path = results_dir(root, profile, source) / "reproduce" / f"{name}.json"
+    _write_json(path, report)
+    if log:
+        verdict = ("bit-identical" if report["identical"] else
+                   f"differs (largest relative difference {report['max_rel_diff']:.2g} at {report['largest_difference_at']}; "
+                   f"{'within' if report['three_significant_digits'] else 'NOT within'} three significant digits)")
+        log(f"{name}: {report['values_identical']} of {report['values_compared']} values identical: {verdict}; "
+            f"report in {path}")
+    return report

@@ -17,7 +17,7 @@ from beafx.experiments import TABLES, PlanEntry, make_plan, plan_sources, render
 from beafx.experiments import layout, runner
 from beafx.experiments.costs import load_costs, run_cost
 from beafx.experiments.plan import BLOCKED, DONE, GPU_ONLY, STALE, TODO, make_config
-from beafx.experiments.reproduce import THREE_DIGITS, compare_records, reproduce_run
+from beafx.experiments.reproduce import THREE_DIGITS, compare_records, load_reports, reports_markdown, reproduce_run
 from beafx.experiments.tables import RUN_FORMAT, Results, Value, load_results, render_table, table_grid
 from beafx.training.config import RunConfig, profile_hash
 from beafx.effects.proxy import proxy_weights_digest
@@ -393,6 +393,9 @@ def test_a_run_rerun_from_scratch_is_bit_identical(smoke_results):
     path = smoke_results["root"] / "smoke" / "synthetic" / "reproduce" / f"{run.name}.json"
     assert json.loads(path.read_text()) == report
     assert run.json_path.read_bytes() == smoke_results["snapshot"][run.json_path]  # the committed record is kept
+    assert load_reports(smoke_results["root"], "smoke", "synthetic") == [report]
+    row = reports_markdown([report]).splitlines()[2]
+    assert run.name in row and "bit-identical" in row and f"{report['values_compared']} of {report['values_compared']}" in row
 
 
 def _metrics_record(mel_mean: float, per_example: list) -> dict:

@@ -125,3 +125,22 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
         log(f"{name}: {report['values_identical']} of {report['values_compared']} values identical: {verdict}; "
             f"report in {path}")
     return report
+
+
+def load_reports(root: PathLike, profile: str, source: str) -> list[dict]:
+    """The reproducibility reports of ``profile`` on ``source`` (sorted by run name)."""
+    folder = results_dir(root, profile, source) / "reproduce"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def reports_markdown(reports: list[dict]) -> str:
+    """A Markdown table of reproducibility reports: run, Mel committed and rerun, values
+    identical, verdict."""
+    lines = ["| run | Mel (committed) | Mel (rerun) | values identical | verdict |", "|---|---|---|---|---|"]
+    for r in reports:
+        verdict = ("bit-identical" if r["identical"] else
+                   "agrees to three significant digits" if r["three_significant_digits"] else
+                   f"differs (largest relative difference {r['max_rel_diff']:.2g})")
+        lines.append(f"| `{r['name']}` | {r['mel']['committed']:.6g} | {r['mel']['rerun']:.6g} | "
+                     f"{r['values_identical']} of {r['values_compared']} | {verdict} |")
+    return "\n".join(lines)

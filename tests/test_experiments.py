@@ -244,6 +244,27 @@ def test_dry_run_lists_runs_with_costs_then_nothing_to_do(tmp_path):
     lines.clear()
     runner.run_experiments("smoke", dry_run=True, root=tmp_path, log=lines.append)
     assert "nothing to do" in "\n".join(lines)
+    assert not any(ln.startswith("budget") for ln in lines)  # smoke declares no budget
+
+
+def test_dry_run_checks_the_budget(tmp_path, monkeypatch):
+    """Spent (the JSON's wall times, every source of the plan) plus the estimate, against the
+    profile's budget; the sum is computed here by hand."""
+    plans = [make_plan("cpu", spec, entry, root=tmp_path) for spec, entry in plan_sources("cpu", None)]
+    estimate = sum(runner.plan_cost(p, None)["total"] for p in plans)
+    run = plans[1].runs[0]  # a debian-music run: spent time counts over every source
+    run.json_path.parent.mkdir(parents=True)
+    run.json_path.write_text(json.dumps({"format": RUN_FORMAT, "wall_seconds": 7200.0}))
+    lines = []
+    runner.run_experiments("cpu", dry_run=True, root=tmp_path, log=lines.append)
+    budget = lines[-1]
+    assert budget.startswith("budget (cpu): 16.0 h; spent 2.0 h + estimated")
+    total = (7200 + estimate) / 3600
+    assert (f"= {total:.1f} h: fits" in budget) == (total <= 16)
+    monkeypatch.setitem(layout.BUDGET_HOURS, "cpu", 1.0)
+    lines.clear()
+    runner.run_experiments("cpu", dry_run=True, root=tmp_path, log=lines.append)
+    assert f"EXCEEDS it by {total - 1:.1f} h" in lines[-1]
 
 
 # ------------------------------------------------------------------------------ multi-GPU dispatch

@@ -231,3 +231,8 @@ PLANS: dict[str, tuple[PlanEntry, ...]] = {
     "smoke": (PlanEntry("synthetic", cells=SMOKE_CELLS, seeds=(0,)),),
     "paper": (PlanEntry("musdb", baselines=tuple(TABLES)),),
 }
+
+#: Wall-clock budget per profile (hours, summed over the JSON of every source of its plan):
+#: issue 10 gives the ``cpu`` grid 16 hours of this 2-core machine. The dry run checks the
+#: spent time plus the estimate against it.
+BUDGET_HOURS: dict[str, float] = {"cpu": 16.0}

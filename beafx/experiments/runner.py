@@ -32,7 +32,7 @@ from ..effects.proxy import proxy_weights_digest
 from ..provenance import git_commit
 from ..training.config import RunConfig, profile_hash
 from .costs import costs_path, default_note, load_costs, plan_cost
-from .layout import BEST_CONSTANT_LR, BEST_CONSTANT_MAX_STEPS
+from .layout import BEST_CONSTANT_LR, BEST_CONSTANT_MAX_STEPS, BUDGET_HOURS
 from .plan import (
     BLOCKED, DEFAULT_ROOT, DONE, EVAL_SEED, GPU_ONLY, STALE, TODO, BaselineJob, Plan, PlannedRun,
     baseline_cache_dir, make_plan, plan_sources, results_dir,
@@ -343,6 +343,18 @@ def format_dry_run(plan: Plan, costs: Optional[dict], *, root: PathLike = DEFAUL
     return "\n".join(lines)
 
 
+def budget_line(profile: str, plans: Sequence[Plan], costs: Optional[dict], *, root: PathLike = DEFAULT_ROOT) -> str:
+    """Spent (every source of ``profile``'s committed plan) plus the estimate of ``plans``
+    against :data:`~beafx.experiments.layout.BUDGET_HOURS`."""
+    budget = BUDGET_HOURS[profile] * 3600
+    spent = sum(spent_seconds(root, profile, spec) for spec, _ in plan_sources(profile, None))
+    estimate = sum(plan_cost(plan, costs)["total"] for plan in plans)
+    total = spent + estimate
+    verdict = ("fits" if total <= budget else f"EXCEEDS it by {_minutes(total - budget)}")
+    return (f"budget ({profile}): {_minutes(budget)}; spent {_minutes(spent)} + estimated {_minutes(estimate)} "
+            f"= {_minutes(total)}: {verdict}")
+
+
 # ------------------------------------------------------------------------------------ the runner
 
 
@@ -405,6 +417,8 @@ def run_experiments(
     if dry_run:
         for plan in plans:
             log(format_dry_run(plan, costs, root=root))
+        if profile in BUDGET_HOURS:
+            log(budget_line(profile, plans, costs, root=root))
         return 0
     gpus = torch.cuda.device_count() if gpus is None else gpus
     failures: list[tuple[str, str]] = []

@@ -3,7 +3,7 @@
 
 A :class:`Song` is drawn from a seed: a tempo (72-168 BPM), swing, a key and mode, chord
 progressions for verse and chorus, a form (intro, verses, choruses, a bridge or breakdown,
-outro; 1.5-5 minutes), styles for the drums, bass, chords and lead, and an energy per section
+outro; about 1-5 minutes), styles for the drums, bass, chords and lead, and an energy per section
 that decides which instruments play, how hard, and how busy the hats are. :meth:`Song.notes`
 returns the notes of one instrument in one bar; each bar has its own random generator, so any
 bar can be computed alone (random access) and always gives the same notes.

@@ -2,7 +2,7 @@
 (book chapter 07, ``book/07_data``).
 
 MUSDB18 cannot be downloaded everywhere, so beafx makes its own music: 86/14/50 songs per
-seed (MUSDB18's split sizes, so an epoch has the paper's size), each 1.5-5 minutes long, with
+seed (MUSDB18's split sizes, so an epoch has the paper's size), each about 1-5 minutes long (median 2.5 for seed 0), with
 drums (transient-rich kick, snare, clap, hats, toms, crash), bass, chords (pad, keys, stabs or
 arpeggio) and a lead melody, in a random tempo, key, mode, form, timbre, mix balance and
 dynamics (sections of different energy, a fade-out), in a small room reverb. The score comes

@@ -455,6 +455,21 @@ def test_tables_rebuilt_from_the_json_equal_the_rendered_ones(smoke_results):
     assert rnd[3].strip() == f"{record['baselines']['random']['mel']['mean']:.3g}"
 
 
+def test_a_run_folder_older_than_a_config_field_is_accepted(tmp_path):
+    """A folder made before RunConfig gained a field (here authors_time_constant_bug) records
+    the same run when the field has its default: it is not refused."""
+    (run,) = make_plan("smoke", "synthetic", only=[CELL], root=tmp_path).runs
+    run.run_dir.mkdir(parents=True)
+    old = {k: v for k, v in run.config.to_dict().items() if k != "authors_time_constant_bug"}
+    stored = {"config": old, "profile_hash": profile_hash(run.config.resolved_profile())}
+    (run.run_dir / "config.json").write_text(json.dumps(stored))
+    runner._check_run_dir(run)  # no error
+    stored["config"] = {**old, "seed": 7}
+    (run.run_dir / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="delete that folder"):
+        runner._check_run_dir(run)
+
+
 def test_a_run_folder_of_another_profile_is_refused(tmp_path):
     (run,) = make_plan("smoke", "synthetic", only=[CELL], root=tmp_path).runs
     run.run_dir.mkdir(parents=True)

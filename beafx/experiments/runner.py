@@ -71,11 +71,19 @@ def _check_run_dir(run: PlannedRun) -> None:
     except ValueError:
         raise ValueError(f"{stored_path} is damaged; delete {run.run_dir} to start the run again") from None
     mine = profile_hash(run.config.resolved_profile())
-    if stored.get("profile_hash") != mine or stored.get("config") != run.config.to_dict():
-        raise ValueError(
-            f"{run.run_dir} holds a run of another profile or configuration (profile hash {stored.get('profile_hash')}, "
-            f"now {mine}); delete that folder to start {run.name} again"
-        )
+    try:  # from_dict fills the fields added since the folder was made with their defaults
+        same_config = RunConfig.from_dict(stored.get("config") or {}) == run.config
+    except (TypeError, ValueError):
+        same_config = False
+    if stored.get("profile_hash") != mine:
+        what = f"another profile (profile hash {stored.get('profile_hash')}, now {mine})"
+    elif not same_config:
+        given = run.config.to_dict()
+        diff = {k: (stored.get("config", {}).get(k), v) for k, v in given.items() if stored.get("config", {}).get(k) != v}
+        what = f"another configuration (stored, declared: {diff})"
+    else:
+        return
+    raise ValueError(f"{run.run_dir} holds a run of {what}; delete that folder to start {run.name} again")
 
 
 def execute_run(run: PlannedRun, *, root: PathLike = DEFAULT_ROOT, log: Optional[Log] = None,

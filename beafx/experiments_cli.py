@@ -37,6 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--reproduce", nargs="+", metavar="NAME", help="rerun these finished runs from scratch (in a "
                    "temporary folder) and compare their metrics with the committed JSON; report in "
                    "RESULTS/<profile>/<source>/reproduce/NAME.json; exit 1 unless bit-identical")
+    p.add_argument("--threads", type=_positive, help="with --reproduce: torch threads of the rerun (default: as the "
+                   "committed run; another count is reported as NAME--threads-N.json)")
     p.add_argument("--run", help=argparse.SUPPRESS)  # one declared run (children of the multi-GPU runner)
     p.set_defaults(func=run)
     return p
@@ -61,7 +63,7 @@ def _reproduce(profile: str, args: argparse.Namespace, log) -> int:
         if not found:
             raise ValueError(f"no finished run {name} of the {profile} profile in {args.results} "
                              f"(sources: {', '.join(sources)})")
-        report = reproduce_run(profile, found[0], name, root=args.results, log=log)
+        report = reproduce_run(profile, found[0], name, root=args.results, threads=args.threads, log=log)
         code = code or (0 if report["identical"] else 1)
     return code
 
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     only = [t for item in (args.only or []) for t in item.split(",") if t.strip()]
     if args.reproduce:
         return _reproduce(profile, args, log=_log)
+    if args.threads is not None:
+        raise ValueError("--threads goes with --reproduce (a grid run uses torch's threads: set OMP_NUM_THREADS)")
     if args.run:
         if not args.source:
             raise ValueError("--run needs --source")

@@ -17,7 +17,8 @@ from beafx.experiments import TABLES, PlanEntry, make_plan, plan_sources, render
 from beafx.experiments import layout, runner
 from beafx.experiments.costs import load_costs, run_cost
 from beafx.experiments.plan import BLOCKED, DONE, GPU_ONLY, STALE, TODO, make_config
-from beafx.experiments.reproduce import THREE_DIGITS, compare_records, load_reports, reports_markdown, reproduce_run
+from beafx.experiments.reproduce import (THREE_DIGITS, compare_records, load_reports, reports_markdown, reproduce_run,
+                                        threads_of)
 from beafx.experiments.tables import RUN_FORMAT, Results, Value, load_results, render_table, table_grid
 from beafx.training.config import RunConfig, profile_hash
 from beafx.effects.proxy import proxy_weights_digest
@@ -415,6 +416,7 @@ def test_a_run_rerun_from_scratch_is_bit_identical(smoke_results):
     assert json.loads(path.read_text()) == report
     assert run.json_path.read_bytes() == smoke_results["snapshot"][run.json_path]  # the committed record is kept
     assert load_reports(smoke_results["root"], "smoke", "synthetic") == [report]
+    assert report["threads"]["committed"] == report["threads"]["rerun"] == threads_of(report["committed"]["hardware"])
     row = reports_markdown([report]).splitlines()[2]
     assert run.name in row and "bit-identical" in row and f"{report['values_compared']} of {report['values_compared']}" in row
 
@@ -435,6 +437,40 @@ def test_compare_records_counts_and_tolerances():
     assert not far["three_significant_digits"] and far["max_rel_diff"] == pytest.approx(0.01 / 0.21)
     with pytest.raises(ValueError, match="length"):
         compare_records(_metrics_record(0.2, [0.1, 0.3]), _metrics_record(0.2, [0.1]))
+
+
+def test_threads_of_reads_the_hardware_record():
+    assert threads_of("1 x CPU (2 cores, 1 torch threads)") == 1
+    assert threads_of("2 x CPU (16 cores, 12 torch threads)") == 12
+    assert threads_of("1 x NVIDIA H100") is None and threads_of(None) is None
+
+
+def test_reproduce_with_another_thread_count_is_reported_apart(tmp_path, monkeypatch):
+    """--threads N other than the committed run's: the rerun runs with N torch threads and its
+    report goes to NAME--threads-N.json (training replaced by a stub that records the count)."""
+    import torch
+
+    from beafx.experiments import reproduce
+
+    (run,) = make_plan("smoke", "synthetic", only=[CELL], root=tmp_path).runs
+    committed = {"config": run.config.to_dict(), "hardware": "1 x CPU (2 cores, 1 torch threads)", "steps": 2,
+                 "best_val_loss": 0.5, "metrics": {"mel": {"mean": 0.25, "ci": [0.2, 0.3]}}}
+    run.json_path.parent.mkdir(parents=True)
+    run.json_path.write_text(json.dumps(committed))
+    seen = []
+
+    def fake_rerun(*args):
+        seen.append(torch.get_num_threads())
+        return {**committed, "hardware": f"1 x CPU (2 cores, {torch.get_num_threads()} torch threads)"}
+
+    monkeypatch.setattr(reproduce, "_rerun", fake_rerun)
+    before = torch.get_num_threads()
+    report = reproduce_run("smoke", "synthetic", run.name, root=tmp_path, threads=3)
+    assert seen == [3] and torch.get_num_threads() == before
+    assert report["threads"] == {"committed": 1, "rerun": 3} and report["identical"]
+    assert (run.json_path.parent / "reproduce" / f"{run.name}--threads-3.json").exists()
+    reproduce_run("smoke", "synthetic", run.name, root=tmp_path)  # default: the committed count
+    assert seen == [3, 1] and (run.json_path.parent / "reproduce" / f"{run.name}.json").exists()
 
 
 def test_reproduce_needs_a_finished_run(beafx, capsys, tmp_path):
@@ -500,6 +536,8 @@ def beafx(monkeypatch):
     (["--profile", "smoke", "--only", "table9", "--dry-run"], "selects nothing"),
     (["--profile", "smoke", "--source", "nowhere", "--dry-run"], "unknown data source"),
     (["--profile", "smoke", "--max-steps", "0", "--dry-run"], "--max-steps"),
+    (["--profile", "smoke", "--threads", "2", "--dry-run"], "--threads goes with --reproduce"),
+    (["--profile", "smoke", "--reproduce", "x", "--only", "table2"], "--reproduce takes neither"),
 ])
 def test_cli_usage_errors_are_one_line(beafx, capsys, tmp_path, args, message):
     assert beafx(["experiments", *args, "--results", str(tmp_path)]) == 2

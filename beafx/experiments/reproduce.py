@@ -8,11 +8,18 @@ best validation loss and the step count. The report says whether they are bit-id
 not, the largest absolute and relative differences and whether they agree to three significant
 digits (relative difference at most :data:`THREE_DIGITS`). It is written to
 ``results/<profile>/<source-slug>/reproduce/<name>.json``.
+
+A CPU run is a function of its declaration *and of its number of torch threads*: another
+thread count sums in another order, and 300 steps of training turn rounding differences into
+different weights. The rerun therefore uses the committed run's thread count (from its
+``hardware`` record); ``threads`` asks for another count, and the report is then written to
+``reproduce/<name>--threads-<n>.json``: a measure of how far two equally valid runs drift apart.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
@@ -76,19 +83,18 @@ def compare_records(committed: dict, rerun: dict) -> dict:
     }
 
 
-def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFAULT_ROOT,
-                  scratch: Optional[PathLike] = None, log: Optional[Callable[[str], None]] = None) -> dict:
-    """Rerun the finished declared run ``name`` of ``profile`` on ``source`` from scratch (in
-    ``scratch``, default a temporary folder) and compare it with its committed JSON under
-    ``root``; writes and returns the report."""
-    from .runner import _write_json, execute_run
+def threads_of(hardware: Optional[str]) -> Optional[int]:
+    """The torch thread count in a run's ``hardware`` record (``"1 x CPU (2 cores, 1 torch
+    threads)"`` -> 1), or None when it does not say."""
+    match = re.search(r"(\d+) torch threads", hardware or "")
+    return int(match.group(1)) if match else None
 
-    root = Path(root)
-    committed_path = results_dir(root, profile, source) / f"{name}.json"
-    if not committed_path.exists():
-        raise ValueError(f"{name} has no result in {committed_path.parent}: only a finished run can be reproduced "
-                         f"(see beafx experiments --profile {profile} --dry-run)")
-    committed = json.loads(committed_path.read_text())
+
+def _rerun(profile: str, source: str, name: str, committed: dict, committed_path: Path,
+           scratch: Optional[PathLike], log: Optional[Callable[[str], None]]) -> dict:
+    """Train and evaluate the declared run ``name`` from nothing in a scratch results folder."""
+    from .runner import execute_run
+
     with tempfile.TemporaryDirectory(prefix="beafx-reproduce-") as tmp:
         scratch_root = Path(scratch) if scratch is not None else Path(tmp)
         plan = make_plan(profile, source, root=scratch_root, gpu=True,
@@ -101,8 +107,33 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
             raise ValueError(f"{committed_path} was made with another configuration than {name}'s declared one; "
                              "rerun it with beafx experiments first")
         if log:
-            log(f"reproducing {name} from scratch in {scratch_root}")
-        rerun = execute_run(run, root=scratch_root, log=log)
+            log(f"reproducing {name} from scratch in {scratch_root} ({torch.get_num_threads()} torch threads)")
+        return execute_run(run, root=scratch_root, log=log)
+
+
+def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFAULT_ROOT,
+                  scratch: Optional[PathLike] = None, threads: Optional[int] = None,
+                  log: Optional[Callable[[str], None]] = None) -> dict:
+    """Rerun the finished declared run ``name`` of ``profile`` on ``source`` from scratch (in
+    ``scratch``, default a temporary folder) with ``threads`` torch threads (default: as the
+    committed run) and compare it with its committed JSON under ``root``; writes and returns
+    the report."""
+    from .runner import _write_json
+
+    root = Path(root)
+    committed_path = results_dir(root, profile, source) / f"{name}.json"
+    if not committed_path.exists():
+        raise ValueError(f"{name} has no result in {committed_path.parent}: only a finished run can be reproduced "
+                         f"(see beafx experiments --profile {profile} --dry-run)")
+    committed = json.loads(committed_path.read_text())
+    committed_threads = threads_of(committed.get("hardware"))
+    target = threads or committed_threads or torch.get_num_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(target)
+    try:
+        rerun = _rerun(profile, source, name, committed, committed_path, scratch, log)
+    finally:
+        torch.set_num_threads(before)
     comparison = compare_records(committed, rerun)
     report = {
         "format": REPORT_FORMAT,
@@ -111,12 +142,13 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
         "source": source,
         "committed": {key: committed.get(key) for key in ("commit", "train_commit", "device", "hardware", "wall_seconds")},
         "rerun": {key: rerun.get(key) for key in ("commit", "train_commit", "device", "hardware", "wall_seconds")},
-        "threads": torch.get_num_threads(),
+        "threads": {"committed": committed_threads, "rerun": threads_of(rerun.get("hardware"))},
         "same_hardware": committed.get("hardware") == rerun.get("hardware"),
         "mel": {"committed": committed["metrics"]["mel"]["mean"], "rerun": rerun["metrics"]["mel"]["mean"]},
         **comparison,
     }
-    path = results_dir(root, profile, source) / "reproduce" / f"{name}.json"
+    suffix = "" if target == committed_threads else f"--threads-{target}"
+    path = results_dir(root, profile, source) / "reproduce" / f"{name}{suffix}.json"
     _write_json(path, report)
     if log:
         verdict = ("bit-identical" if report["identical"] else
@@ -134,13 +166,16 @@ def load_reports(root: PathLike, profile: str, source: str) -> list[dict]:
 
 
 def reports_markdown(reports: list[dict]) -> str:
-    """A Markdown table of reproducibility reports: run, Mel committed and rerun, values
-    identical, verdict."""
-    lines = ["| run | Mel (committed) | Mel (rerun) | values identical | verdict |", "|---|---|---|---|---|"]
+    """A Markdown table of reproducibility reports: run, torch threads (committed, rerun), Mel
+    committed and rerun, values identical, verdict."""
+    lines = ["| run | torch threads (committed, rerun) | Mel (committed) | Mel (rerun) | values identical | verdict |",
+             "|---|---|---|---|---|---|"]
     for r in reports:
         verdict = ("bit-identical" if r["identical"] else
                    "agrees to three significant digits" if r["three_significant_digits"] else
                    f"differs (largest relative difference {r['max_rel_diff']:.2g})")
-        lines.append(f"| `{r['name']}` | {r['mel']['committed']:.6g} | {r['mel']['rerun']:.6g} | "
+        threads = r.get("threads") or {}
+        lines.append(f"| `{r['name']}` | {threads.get('committed', '?')}, {threads.get('rerun', '?')} | "
+                     f"{r['mel']['committed']:.6g} | {r['mel']['rerun']:.6g} | "
                      f"{r['values_identical']} of {r['values_compared']} | {verdict} |")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from beafx.experiments.reproduce import (THREE_DIGITS, compare_records, load_rep
 from beafx.experiments.tables import RUN_FORMAT, Results, Value, load_results, render_table, table_grid
 from beafx.training.config import RunConfig, profile_hash
 from beafx.effects.proxy import proxy_weights_digest
+from beafx.provenance import cpu_model
 
 
 def _all_cells():
@@ -348,7 +349,7 @@ def test_table_baseline_rows_come_from_the_baseline_json():
 
 CELL = "table2/tfe/peq"
 REQUIRED = {"metrics", "commit", "profile", "profile_hash", "source", "device", "seed", "steps", "wall_seconds",
-            "train_seconds", "eval_seconds", "config", "baselines", "name", "cells"}
+            "train_seconds", "eval_seconds", "config", "baselines", "name", "cells", "cpu_model"}
 
 
 @pytest.fixture(scope="module")
@@ -381,6 +382,7 @@ def test_smoke_run_writes_a_complete_json(smoke_results):
     assert REQUIRED <= set(record)
     assert record["steps"] == record["total_steps"] == 2
     assert record["profile"] == "smoke" and record["source"] == "synthetic" and record["device"] == "cpu"
+    assert record["cpu_model"] == cpu_model()
     assert record["profile_hash"] == profile_hash(profiles.get_profile("smoke"))
     assert record["profile_settings"]["test_max_tracks"] == 2  # the patched profile is the one recorded
     assert RunConfig.from_dict(record["config"]) == run.config and record["cells"] == [CELL]
@@ -417,8 +419,9 @@ def test_a_run_rerun_from_scratch_is_bit_identical(smoke_results):
     assert run.json_path.read_bytes() == smoke_results["snapshot"][run.json_path]  # the committed record is kept
     assert load_reports(smoke_results["root"], "smoke", "synthetic") == [report]
     assert report["threads"]["committed"] == report["threads"]["rerun"] == threads_of(report["committed"]["hardware"])
+    assert report["same_cpu_model"] is True and report["committed"]["cpu_model"] == cpu_model()
     row = reports_markdown([report]).splitlines()[2]
-    assert run.name in row and "bit-identical" in row and f"{report['values_compared']} of {report['values_compared']}" in row
+    assert "same CPU model" in row and run.name in row and "bit-identical" in row and f"{report['values_compared']} of {report['values_compared']}" in row
 
 
 def _metrics_record(mel_mean: float, per_example: list) -> dict:
@@ -468,6 +471,8 @@ def test_reproduce_with_another_thread_count_is_reported_apart(tmp_path, monkeyp
     report = reproduce_run("smoke", "synthetic", run.name, root=tmp_path, threads=3)
     assert seen == [3] and torch.get_num_threads() == before
     assert report["threads"] == {"committed": 1, "rerun": 3} and report["identical"]
+    assert report["same_cpu_model"] is None  # the committed record names no CPU model
+    assert "not recorded" in reports_markdown([report])
     assert (run.json_path.parent / "reproduce" / f"{run.name}--threads-3.json").exists()
     reproduce_run("smoke", "synthetic", run.name, root=tmp_path)  # default: the committed count
     assert seen == [3, 1] and (run.json_path.parent / "reproduce" / f"{run.name}.json").exists()

@@ -34,6 +34,8 @@ PathLike = Union[str, Path]
 #: Relative difference below which two values agree to three significant digits.
 THREE_DIGITS = 5e-4
 REPORT_FORMAT = "beafx-reproduce-1"
+#: What a report records of both runs.
+RECORDED = ("commit", "train_commit", "device", "hardware", "cpu_model", "wall_seconds")
 
 
 def _numbers(a, b, path: str = "") -> Iterator[tuple[str, float, float]]:
@@ -140,10 +142,12 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
         "name": name,
         "profile": profile,
         "source": source,
-        "committed": {key: committed.get(key) for key in ("commit", "train_commit", "device", "hardware", "wall_seconds")},
-        "rerun": {key: rerun.get(key) for key in ("commit", "train_commit", "device", "hardware", "wall_seconds")},
+        "committed": {key: committed.get(key) for key in RECORDED},
+        "rerun": {key: rerun.get(key) for key in RECORDED},
         "threads": {"committed": committed_threads, "rerun": threads_of(rerun.get("hardware"))},
         "same_hardware": committed.get("hardware") == rerun.get("hardware"),
+        # None: the committed run predates the CPU model record (its machine is unknown)
+        "same_cpu_model": (committed["cpu_model"] == rerun.get("cpu_model")) if committed.get("cpu_model") else None,
         "mel": {"committed": committed["metrics"]["mel"]["mean"], "rerun": rerun["metrics"]["mel"]["mean"]},
         **comparison,
     }
@@ -165,17 +169,22 @@ def load_reports(root: PathLike, profile: str, source: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+def _machine(report: dict) -> str:
+    same = report.get("same_cpu_model")
+    return "same CPU model" if same else "another CPU model" if same is False else "not recorded"
+
+
 def reports_markdown(reports: list[dict]) -> str:
-    """A Markdown table of reproducibility reports: run, torch threads (committed, rerun), Mel
-    committed and rerun, values identical, verdict."""
-    lines = ["| run | torch threads (committed, rerun) | Mel (committed) | Mel (rerun) | values identical | verdict |",
-             "|---|---|---|---|---|---|"]
+    """A Markdown table of reproducibility reports: run, CPU (same model or not), torch threads
+    (committed, rerun), Mel committed and rerun, values identical, verdict."""
+    lines = ["| run | CPU of the committed run | torch threads (committed, rerun) | Mel (committed) | Mel (rerun) "
+             "| values identical | verdict |", "|---|---|---|---|---|---|---|"]
     for r in reports:
         verdict = ("bit-identical" if r["identical"] else
                    "agrees to three significant digits" if r["three_significant_digits"] else
                    f"differs (largest relative difference {r['max_rel_diff']:.2g})")
         threads = r.get("threads") or {}
-        lines.append(f"| `{r['name']}` | {threads.get('committed', '?')}, {threads.get('rerun', '?')} | "
+        lines.append(f"| `{r['name']}` | {_machine(r)} | {threads.get('committed', '?')}, {threads.get('rerun', '?')} | "
                      f"{r['mel']['committed']:.6g} | {r['mel']['rerun']:.6g} | "
                      f"{r['values_identical']} of {r['values_compared']} | {verdict} |")
     return "\n".join(lines)

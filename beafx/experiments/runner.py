@@ -135,6 +135,7 @@ def execute_run(run: PlannedRun, *, root: PathLike = DEFAULT_ROOT, log: Optional
         "eval_seed": EVAL_SEED,
         "device": trained.get("device"),
         "hardware": trained.get("hardware"),
+        "cpu_model": trained.get("cpu_model"),
         "gpu_only": run.gpu_only,
         "steps": trained.get("global_step"),
         "total_steps": trained.get("total_steps"),

@@ -31,7 +31,7 @@ from typing import Optional, Union
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..provenance import git_commit
+from ..provenance import cpu_model, git_commit
 from ..data import EffectDataset, default_num_workers, open_source, worker_init_fn
 from .config import RunConfig, profile_hash
 from .data import StepSampler, TrainStream
@@ -335,6 +335,7 @@ def train(
         summary = asdict(result)
         summary["wall_seconds_total"] = float(previous.get("wall_seconds_total", 0.0)) + result.wall_seconds
         summary["hardware"] = _hardware(trainer)
+        summary["cpu_model"] = cpu_model()  # bit-identical reruns need the same CPU model
         _write_json(run_dir / "result.json", summary)
     return result
 

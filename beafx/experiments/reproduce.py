@@ -159,7 +159,9 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
                    f"differs (largest relative difference {report['max_rel_diff']:.2g} at {report['largest_difference_at']}; "
                    f"{'within' if report['three_significant_digits'] else 'NOT within'} three significant digits)")
         log(f"{name}: {report['values_identical']} of {report['values_compared']} values identical: {verdict}; "
-            f"report in {path}")
+            f"Mel {report['mel']['committed']:.6g} committed, {report['mel']['rerun']:.6g} rerun; committed on "
+            f"{committed.get('cpu_model') or 'an unrecorded CPU'}, rerun on {rerun.get('cpu_model')} "
+            f"({report['threads']['rerun']} torch threads); report in {path}")
     return report
 
 

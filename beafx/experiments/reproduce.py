@@ -173,13 +173,13 @@ def load_reports(root: PathLike, profile: str, source: str) -> list[dict]:
 
 def _machine(report: dict) -> str:
     same = report.get("same_cpu_model")
-    return "same CPU model" if same else "another CPU model" if same is False else "not recorded"
+    return "yes" if same else "no" if same is False else "not recorded"
 
 
 def reports_markdown(reports: list[dict]) -> str:
     """A Markdown table of reproducibility reports: run, CPU (same model or not), torch threads
     (committed, rerun), Mel committed and rerun, values identical, verdict."""
-    lines = ["| run | CPU of the committed run | torch threads (committed, rerun) | Mel (committed) | Mel (rerun) "
+    lines = ["| run | same CPU model | torch threads (committed, rerun) | Mel (committed) | Mel (rerun) "
              "| values identical | verdict |", "|---|---|---|---|---|---|---|"]
     for r in reports:
         verdict = ("bit-identical" if r["identical"] else

@@ -18,7 +18,7 @@ from beafx.experiments import layout, runner
 from beafx.experiments.costs import load_costs, run_cost
 from beafx.experiments.plan import BLOCKED, DONE, GPU_ONLY, STALE, TODO, make_config
 from beafx.experiments.reproduce import (THREE_DIGITS, compare_records, load_reports, reports_markdown, reproduce_run,
-                                        threads_of)
+                                         seed_spread_mel, threads_of)
 from beafx.experiments.tables import RUN_FORMAT, Results, Value, load_results, render_table, table_grid
 from beafx.training.config import RunConfig, profile_hash
 from beafx.effects.proxy import proxy_weights_digest
@@ -422,6 +422,24 @@ def test_a_run_rerun_from_scratch_is_bit_identical(smoke_results):
     assert report["same_cpu_model"] is True and report["committed"]["cpu_model"] == cpu_model()
     header, _, row = reports_markdown([report]).splitlines()
     assert "same CPU model" in header and "| yes |" in row and run.name in row and "bit-identical" in row and f"{report['values_compared']} of {report['values_compared']}" in row
+
+
+def test_seed_spread_mel_is_the_largest_gap_to_another_seed(tmp_path):
+    folder = tmp_path / "cpu" / "synthetic"
+    folder.mkdir(parents=True)
+    for name, mel in [("peq-peq-tfe-mel-cpu-s0", 0.50), ("peq-peq-tfe-mel-cpu-s1", 0.47), ("peq-peq-tfe-mel-cpu-s2", 0.52),
+                      ("peq-peq-tfe-mel-cpu-s0x", 0.1), ("peq-peq-tfe-params-cpu-s0", 0.9)]:
+        (folder / f"{name}.json").write_text(json.dumps({"metrics": {"mel": {"mean": mel}}}))
+    assert seed_spread_mel(tmp_path, "cpu", "synthetic", "peq-peq-tfe-mel-cpu-s0") == pytest.approx(0.03)
+    assert seed_spread_mel(tmp_path, "cpu", "synthetic", "peq-peq-tfe-mel-cpu-s1") == pytest.approx(0.05)
+    assert seed_spread_mel(tmp_path, "cpu", "synthetic", "peq-peq-tfe-params-cpu-s0") is None  # one seed only
+    assert seed_spread_mel(tmp_path, "cpu", "synthetic", "peq-peq-tfe-mel-cpu-s9") is None  # not run
+    report = {"name": "peq-peq-tfe-mel-cpu-s0", "identical": False, "three_significant_digits": False, "max_rel_diff": 0.5,
+              "threads": {"committed": 1, "rerun": 1}, "mel": {"committed": 0.50, "rerun": 0.502},
+              "values_identical": 1, "values_compared": 10, "same_cpu_model": False}
+    header, _, row = reports_markdown([report], {"peq-peq-tfe-mel-cpu-s0": 0.03}).splitlines()
+    assert "Mel spread over seeds" in header and "| +0.002 | 0.03 |" in row and "| no |" in row
+    assert "| one seed only |" in reports_markdown([report], {}).splitlines()[2]
 
 
 def _metrics_record(mel_mean: float, per_example: list) -> dict:

@@ -171,16 +171,43 @@ def load_reports(root: PathLike, profile: str, source: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+def _spread(value: Optional[float]) -> str:
+    return "one seed only" if value is None else f"{value:.2g}"
+
+
 def _machine(report: dict) -> str:
     same = report.get("same_cpu_model")
     return "yes" if same else "no" if same is False else "not recorded"
 
 
-def reports_markdown(reports: list[dict]) -> str:
+_SEED = re.compile(r"-s(\d+)$")
+
+
+def seed_spread_mel(root: PathLike, profile: str, source: str, name: str) -> Optional[float]:
+    """The largest difference of test-set mean Mel between run ``name`` (``...-sN``) and its
+    other seeds whose JSON exists, or ``None`` when no other seed has run: the yardstick for a
+    rerun's drift (two seeds are two equally valid runs too)."""
+    match = _SEED.search(name)
+    folder = results_dir(root, profile, source)
+    path = folder / f"{name}.json"
+    if match is None or not path.exists():
+        return None
+    mine = json.loads(path.read_text())["metrics"]["mel"]["mean"]
+    stem = name[:match.start()]
+    others = [json.loads(p.read_text())["metrics"]["mel"]["mean"]
+              for p in sorted(folder.glob(f"{stem}-s*.json"))
+              if p != path and re.fullmatch(re.escape(stem) + r"-s\d+", p.stem)]
+    return max((abs(mine - other) for other in others), default=None)
+
+
+def reports_markdown(reports: list[dict], spreads: Optional[dict[str, Optional[float]]] = None) -> str:
     """A Markdown table of reproducibility reports: run, CPU (same model or not), torch threads
-    (committed, rerun), Mel committed and rerun, values identical, verdict."""
+    (committed, rerun), Mel committed and rerun, values identical, verdict; with ``spreads``
+    (run name -> :func:`seed_spread_mel`) also the rerun's Mel drift beside the seeds' spread."""
+    spread_cols = spreads is not None
     lines = ["| run | same CPU model | torch threads (committed, rerun) | Mel (committed) | Mel (rerun) "
-             "| values identical | verdict |", "|---|---|---|---|---|---|---|"]
+             + ("| Mel drift (rerun − committed) | Mel spread over seeds " if spread_cols else "")
+             + "| values identical | verdict |", "|---|---|---|---|---|" + ("---|---|" if spread_cols else "") + "---|---|"]
     for r in reports:
         verdict = ("bit-identical" if r["identical"] else
                    "agrees to three significant digits" if r["three_significant_digits"] else
@@ -188,5 +215,7 @@ def reports_markdown(reports: list[dict]) -> str:
         threads = r.get("threads") or {}
         lines.append(f"| `{r['name']}` | {_machine(r)} | {threads.get('committed', '?')}, {threads.get('rerun', '?')} | "
                      f"{r['mel']['committed']:.6g} | {r['mel']['rerun']:.6g} | "
-                     f"{r['values_identical']} of {r['values_compared']} | {verdict} |")
+                     + (f"{r['mel']['rerun'] - r['mel']['committed']:+.2g} | {_spread(spreads.get(r['name']))} | "
+                        if spread_cols else "")
+                     + f"{r['values_identical']} of {r['values_compared']} | {verdict} |")
     return "\n".join(lines)

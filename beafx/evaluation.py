@@ -47,6 +47,7 @@ from .data.base import SPLITS, Source, Track
 from .data.dataset import EffectDataset, synthesis_chain, worker_init_fn
 from .effects import Chain
 from .effects.proxy import proxy_weights_digest
+from .files import write_text_atomic
 from .profiles import Profile, get_profile
 from .provenance import git_commit
 from .training.config import RunConfig, profile_hash
@@ -460,11 +461,7 @@ def _cached_baselines(key: tuple, cache_dir: Optional[PathLike]) -> Optional[dic
 def _store_baselines(key: tuple, baselines: dict, cache_dir: Optional[PathLike]) -> None:
     _BASELINE_CACHE[key] = json.loads(json.dumps(baselines))
     if cache_dir is not None:
-        path = _cache_file(cache_dir, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": list(key), "baselines": baselines}, indent=1))
-        tmp.replace(path)
+        write_text_atomic(_cache_file(cache_dir, key), json.dumps({"key": list(key), "baselines": baselines}, indent=1))
 
 
 def clear_baseline_cache() -> None:

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..files import atomic_path
 from ..functional.levels import db_to_amplitude
 from ..params import TABLE, ParamSpec
 from .base import Effect, check_audio, check_q
@@ -304,9 +305,8 @@ def save_weights(model: _TCNBase, path: Union[str, os.PathLike], **info: Any) ->
         "state_dict": {k: v.detach().cpu().float().clone() for k, v in model.state_dict().items()},
         "info": info,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
     return path
 
 

@@ -37,23 +37,15 @@ from .plan import (
     BLOCKED, DEFAULT_ROOT, DONE, EVAL_SEED, GPU_ONLY, STALE, TODO, BaselineJob, Plan, PlannedRun,
     baseline_cache_dir, make_plan, plan_sources, results_dir,
 )
+from ..files import write_text_atomic
 from .tables import BASELINES_FORMAT, BEST_CONSTANT_FORMAT, RUN_FORMAT, load_results, render_tables
 
 PathLike = Union[str, Path]
 Log = Callable[[str], None]
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file of this process, then a rename), so
-    that two grid processes sharing a results folder never leave a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _write_json(path: Path, data: dict) -> None:
-    _write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _device() -> str:
@@ -405,7 +397,7 @@ def _run_on_gpus(plan: Plan, runs: Sequence[PlannedRun], gpus: int, max_steps: O
 def write_tables(plan: Plan) -> Path:
     """Render every table from the JSON of ``plan``'s profile and source into ``tables.md``."""
     path = results_dir(plan.root, plan.profile, plan.source) / "tables.md"
-    _write_text(path, render_tables(load_results(plan.root, plan.profile, plan.source), plan.profile, plan.source))
+    write_text_atomic(path, render_tables(load_results(plan.root, plan.profile, plan.source), plan.profile, plan.source))
     return path
 
 

@@ -47,6 +47,7 @@ from torch import Tensor
 from ..effects.proxy import (
     DEFAULT_WEIGHTS, MODELS, RECEPTIVE_FIELD, SAMPLE_RATE, ProxyCompressor, _TCNBase, save_weights,
 )
+from ..files import write_text_atomic
 from ..functional.levels import normalize_0dbfs
 from .run import quiet_lightning
 
@@ -356,9 +357,7 @@ def _weights_info(info: dict) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _hardware() -> dict:
@@ -377,9 +376,7 @@ def _truncate_curve(path: Path, last_step: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
     kept = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= last_step]
     if len(kept) != len(lines):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(kept))
-        tmp.replace(path)
+        write_text_atomic(path, "".join(kept))
 
 
 @dataclass

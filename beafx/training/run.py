@@ -31,6 +31,7 @@ from typing import Optional, Union
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..files import write_text_atomic
 from ..provenance import cpu_model, git_commit
 from ..data import EffectDataset, default_num_workers, open_source, worker_init_fn
 from .config import RunConfig, profile_hash
@@ -172,9 +173,7 @@ def _quiet(quiet: bool):
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _launched_rank() -> int:

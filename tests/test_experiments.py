@@ -397,6 +397,7 @@ def test_smoke_run_writes_a_complete_json(smoke_results):
     base = json.loads((smoke_results["root"] / "smoke" / "synthetic" / "baselines" / "peq--peq.json").read_text())
     assert base["baselines"] == record["baselines"]  # computed once, reused by the run
     best = json.loads((smoke_results["root"] / "smoke" / "synthetic" / "best_constant" / "peq--peq--mel.json").read_text())
+    assert best["start"] == runner.START_HALF  # the equalizer's loss is not flat at q_hat = 0.5
     assert best["steps"] == 2 and len(best["q_hat"]) == 15 and best["metrics"]["mel"]["mean"] > 0
     spent = record["wall_seconds"] + base["seconds"] + best["train_seconds"] + best["eval_seconds"]
     assert runner.spent_seconds(smoke_results["root"], "smoke", "synthetic") == pytest.approx(spent)
@@ -422,6 +423,17 @@ def test_a_run_rerun_from_scratch_is_bit_identical(smoke_results):
     assert report["same_cpu_model"] is True and report["committed"]["cpu_model"] == cpu_model()
     header, _, row = reports_markdown([report]).splitlines()
     assert "same CPU model" in header and "| yes |" in row and run.name in row and "bit-identical" in row and f"{report['values_compared']} of {report['values_compared']}" in row
+
+
+def test_best_constant_leaves_the_flat_start_of_the_taylor_clipper():
+    """q_hat = 0.5 gives the Taylor clipper all-zero coefficients: a silent output where the Mel
+    loss's gradient is exactly zero, so Adam would stay there forever (the committed cpu
+    best constant of Taylor/Chebyshev once did). train_constant starts next to it instead."""
+    config = RunConfig(synthesis="clipper", analysis="taylor", encoder="mee", loss="mel", profile="smoke",
+                       source="synthetic", seed=0)
+    logits, steps, _, start = runner.train_constant(config)
+    assert start == runner.START_RANDOM and steps >= 1
+    assert 0 < float(logits.abs().max()) < 1  # moved, and still near q_hat = 0.5
 
 
 def test_seed_spread_mel_is_the_largest_gap_to_another_seed(tmp_path):

@@ -209,10 +209,22 @@ class ConstantModel:
         return self.q().expand(y.shape[0], -1).clone()
 
 
-def train_constant(config: RunConfig, *, log: Optional[Log] = None, num_workers: Optional[int] = 0) -> tuple[torch.Tensor, int, float]:
+#: Where :func:`train_constant` starts: q_hat = 0.5, unless the loss's gradient is exactly zero
+#: there (Taylor and Chebyshev clippers: q_hat = 0.5 gives all-zero coefficients, a silent output,
+#: and the Mel loss is flat at silence), in which case it starts next to it: logits drawn from
+#: N(0, START_SPREAD^2), seeded (Adam's steps do not depend on the gradient's scale, so a small
+#: offset is enough to leave the flat point).
+START_HALF = "q_hat = 0.5"
+START_RANDOM = "near q_hat = 0.5 (seeded random logits): the gradient at q_hat = 0.5 is exactly zero"
+START_SPREAD = 0.1
+
+
+def train_constant(config: RunConfig, *, log: Optional[Log] = None,
+                   num_workers: Optional[int] = 0) -> tuple[torch.Tensor, int, float, str]:
     """Train the bias of :class:`ConstantModel` with ``config``'s loss on its training stream:
-    ``(logits (C,), steps, seconds)``. The analysis chain is in train mode (the hybrid runs
-    its proxy), as in a run."""
+    ``(logits (C,), steps, seconds, start)`` where ``start`` is :data:`START_HALF` or
+    :data:`START_RANDOM`. The analysis chain is in train mode (the hybrid runs its proxy), as
+    in a run."""
     from ..losses import training_loss
     from ..training.run import AnalysisData
 
@@ -226,7 +238,7 @@ def train_constant(config: RunConfig, *, log: Optional[Log] = None, num_workers:
     logits = torch.zeros(analysis.num_params, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=BEST_CONSTANT_LR)
     loader = data.train_loader(start_step=0, rank=0, world_size=1)
-    done = 0
+    done, start = 0, START_HALF
     for x, y, q in loader:
         if done >= steps:
             break
@@ -235,11 +247,18 @@ def train_constant(config: RunConfig, *, log: Optional[Log] = None, num_workers:
         loss = training_loss(config.loss, y_hat=y_hat, y=y, q_hat=q_hat, q=q)
         opt.zero_grad()
         loss.backward()
-        opt.step()
+        if done == 0 and torch.isfinite(loss) and not bool(logits.grad.any()):
+            # a flat start (a stationary point, not a minimum): Adam would never leave it
+            with torch.no_grad():
+                logits.copy_(START_SPREAD * torch.randn(logits.shape, generator=torch.Generator().manual_seed(config.seed)))
+            opt = torch.optim.Adam([logits], lr=BEST_CONSTANT_LR)
+            start = START_RANDOM
+        else:
+            opt.step()
         done += 1
     if log:
-        log(f"  best_constant: {done} steps, loss {float(loss.detach()):.4g}")
-    return logits.detach(), done, time.perf_counter() - t0
+        log(f"  best_constant: {done} steps from {start}, loss {float(loss.detach()):.4g}")
+    return logits.detach(), done, time.perf_counter() - t0, start
 
 
 def execute_best_constant(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, log: Optional[Log] = None) -> dict:
@@ -250,7 +269,7 @@ def execute_best_constant(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, lo
         raise ValueError(f"{job.label} is blocked: {job.blocked}")
     if log:
         log(f"computing {job.label}")
-    logits, steps, train_s = train_constant(job.config, log=log)
+    logits, steps, train_s, start = train_constant(job.config, log=log)
     model = ConstantModel(logits, job.config)
     t0 = time.perf_counter()
     result = evaluate(model, config=job.config, baselines=False)
@@ -268,6 +287,7 @@ def execute_best_constant(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, lo
         "commit": git_commit(),
         "steps": steps,
         "lr": BEST_CONSTANT_LR,
+        "start": start,
         "q_hat": [float(v) for v in model.q()],
         "train_seconds": train_s,
         "eval_seconds": time.perf_counter() - t0,

@@ -2,6 +2,7 @@
 sees the old file or the new one, never half of one."""
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,3 +31,8 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def write_json_atomic(path: PathLike, data: dict, *, indent: int = 2) -> Path:
+    """Write ``data`` as JSON (sorted keys, ``indent``, final newline) to ``path`` atomically."""
+    return write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=True) + "\n")

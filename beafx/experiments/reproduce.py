@@ -26,6 +26,7 @@ from typing import Callable, Iterator, Optional, Union
 
 import torch
 
+from ..files import write_json_atomic
 from ..provenance import git_commit
 from .plan import DEFAULT_ROOT, _same_config, make_plan, results_dir
 
@@ -120,8 +121,6 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
     ``scratch``, default a temporary folder) with ``threads`` torch threads (default: as the
     committed run) and compare it with its committed JSON under ``root``; writes and returns
     the report."""
-    from .runner import _write_json
-
     root = Path(root)
     committed_path = results_dir(root, profile, source) / f"{name}.json"
     if not committed_path.exists():
@@ -153,7 +152,7 @@ def reproduce_run(profile: str, source: str, name: str, *, root: PathLike = DEFA
     }
     suffix = "" if target == committed_threads else f"--threads-{target}"
     path = results_dir(root, profile, source) / "reproduce" / f"{name}{suffix}.json"
-    _write_json(path, report)
+    write_json_atomic(path, report, indent=1)
     if log:
         verdict = ("bit-identical" if report["identical"] else
                    f"differs (largest relative difference {report['max_rel_diff']:.2g} at {report['largest_difference_at']}; "
@@ -196,7 +195,7 @@ def seed_spread_mel(root: PathLike, profile: str, source: str, name: str) -> Opt
     stem = name[:match.start()]
     others = [json.loads(p.read_text())["metrics"]["mel"]["mean"]
               for p in sorted(folder.glob(f"{stem}-s*.json"))
-              if p != path and re.fullmatch(re.escape(stem) + r"-s\d+", p.stem)]
+              if p != path and _SEED.sub("", p.stem) == stem]
     return max((abs(mine - other) for other in others), default=None)
 
 

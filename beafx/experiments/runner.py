@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 
 from ..effects.proxy import proxy_weights_digest
+from ..files import write_json_atomic, write_text_atomic
 from ..provenance import git_commit
 from ..training.config import RunConfig, profile_hash
 from .costs import costs_path, default_note, load_costs, plan_cost
@@ -37,15 +38,10 @@ from .plan import (
     BLOCKED, DEFAULT_ROOT, DONE, EVAL_SEED, GPU_ONLY, STALE, TODO, BaselineJob, Plan, PlannedRun,
     baseline_cache_dir, make_plan, plan_sources, results_dir,
 )
-from ..files import write_text_atomic
 from .tables import BASELINES_FORMAT, BEST_CONSTANT_FORMAT, RUN_FORMAT, load_results, render_tables
 
 PathLike = Union[str, Path]
 Log = Callable[[str], None]
-
-
-def _write_json(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _device() -> str:
@@ -151,7 +147,7 @@ def execute_run(run: PlannedRun, *, root: PathLike = DEFAULT_ROOT, log: Optional
         "comparison": evaluation["comparison"],
         "evaluation": evaluation["run"],
     }
-    _write_json(run.json_path, record)
+    write_json_atomic(run.json_path, record, indent=1)
     if log:
         mel = (record["metrics"] or {}).get("mel") or {}
         log(f"wrote {run.json_path} (Mel {mel.get('mean', float('nan')):.4g}, {record['steps']} steps, "
@@ -188,7 +184,7 @@ def execute_baselines(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, log: O
         "baselines": result["baselines"],
         "evaluation": result["run"],
     }
-    _write_json(job.json_path, record)
+    write_json_atomic(job.json_path, record, indent=1)
     return record
 
 
@@ -294,7 +290,7 @@ def execute_best_constant(job: BaselineJob, *, root: PathLike = DEFAULT_ROOT, lo
         "metrics": result["model"],
         "evaluation": result["run"],
     }
-    _write_json(job.json_path, record)
+    write_json_atomic(job.json_path, record, indent=1)
     return record
 
 

@@ -47,7 +47,7 @@ from torch import Tensor
 from ..effects.proxy import (
     DEFAULT_WEIGHTS, MODELS, RECEPTIVE_FIELD, SAMPLE_RATE, ProxyCompressor, _TCNBase, save_weights,
 )
-from ..files import write_text_atomic
+from ..files import write_json_atomic, write_text_atomic
 from ..functional.levels import normalize_0dbfs
 from .run import quiet_lightning
 
@@ -307,7 +307,7 @@ def _keeper_callback(run_dir: Path, profile: ProxyProfile, kind: str, valid: Opt
             info["global_step"] = int(trainer.global_step)
             trainer.save_checkpoint(str(run_dir / "last.ckpt"))
             save_weights(module.model, run_dir / f"{_weights_name(kind)}.pt", **_weights_info(info))
-            _write_json(run_dir / "state.json", info)
+            write_json_atomic(run_dir / "state.json", info)
             self.t_last_save = time.monotonic()
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -354,10 +354,6 @@ def _weights_name(kind: str) -> str:
 def _weights_info(info: dict) -> dict:
     keys = ("config", "profile", "train_seconds", "global_step", "hardware", "last_validation", "commit")
     return {k: info[k] for k in keys if k in info}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _hardware() -> dict:
@@ -442,7 +438,7 @@ def train_proxy(
     except OSError as err:
         raise ValueError(f"cannot create the run folder {run_dir}: {err.strerror or err}") from None
     if not config_path.exists():
-        _write_json(config_path, {"format": RUN_FORMAT, "config": config, "profile": asdict(prof)})
+        write_json_atomic(config_path, {"format": RUN_FORMAT, "config": config, "profile": asdict(prof)})
     info: dict[str, Any] = json.loads(state_path.read_text()) if (resume and state_path.exists()) else {}
     if resume:
         _truncate_curve(run_dir / "curve.csv", int(info.get("global_step", 0)))
@@ -659,7 +655,7 @@ def export_weights(run_dir: Union[str, os.PathLike], out_path: Union[str, os.Pat
         info["metrics"] = metrics
     out_path = Path(out_path)
     save_weights(model, out_path, **info)
-    _write_json(out_path.with_suffix(".json"), {"sample_rate": record["sample_rate"],
+    write_json_atomic(out_path.with_suffix(".json"), {"sample_rate": record["sample_rate"],
                                                 "param_specs": record["param_specs"], **info})
     if (run_dir / "curve.csv").exists():
         shutil.copyfile(run_dir / "curve.csv", out_path.with_name(out_path.stem + "_curve.csv"))

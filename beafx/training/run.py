@@ -31,7 +31,7 @@ from typing import Optional, Union
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..files import write_text_atomic
+from ..files import write_json_atomic
 from ..provenance import cpu_model, git_commit
 from ..data import EffectDataset, default_num_workers, open_source, worker_init_fn
 from .config import RunConfig, profile_hash
@@ -172,10 +172,6 @@ def _quiet(quiet: bool):
             lg.setLevel(level)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def _launched_rank() -> int:
     """The rank of this process when Lightning's DDP launcher started it (0 otherwise)."""
     try:
@@ -250,7 +246,7 @@ def train(
     from .. import __version__
 
     if _launched_rank() == 0 and not (run_dir / "config.json").exists():
-        _write_json(
+        write_json_atomic(
             run_dir / "config.json",
             {
                 "config": config.to_dict(),
@@ -335,7 +331,7 @@ def train(
         summary["wall_seconds_total"] = float(previous.get("wall_seconds_total", 0.0)) + result.wall_seconds
         summary["hardware"] = _hardware(trainer)
         summary["cpu_model"] = cpu_model()  # bit-identical reruns need the same CPU model
-        _write_json(run_dir / "result.json", summary)
+        write_json_atomic(run_dir / "result.json", summary)
     return result
 
 
